@@ -1,0 +1,1 @@
+//! Loom models of keepwatch live in `tests/`.

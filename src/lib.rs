@@ -1,0 +1,152 @@
+//! An observable value that OS threads and async tasks (on any executor) can set, read and
+//! wait on, where **no transition is ever lost**.
+//!
+//! A condition variable, or `tokio::sync::watch`, tells a waiter "something changed, look at
+//! the current value". When the value moves `Closing → Closed` before the waiter runs, a
+//! waiter for `Closing` only ever sees `Closed` and sleeps forever. keepwatch remembers
+//! transitions: a wait completes with the first value that matched, even if the value has
+//! moved on, and every subscription and callback sees every transition, in one global order.
+//!
+//! ```
+//! use keepwatch::ValueWatcher;
+//!
+//! #[derive(Clone, Debug, PartialEq)]
+//! enum Conn { Connecting, Connected, Closing, Closed }
+//!
+//! let state = ValueWatcher::new(Conn::Connecting);
+//! let drain = state.wait_for(Conn::Closing); // registered now: nothing below is missed
+//!
+//! state.set(Conn::Closing);
+//! state.set(Conn::Closed); // changed again before the waiter ran
+//!
+//! # futures::executor::block_on(async {
+//! assert_eq!(drain.await, Ok(Conn::Closing)); // async, on any executor
+//! # });
+//! // or, on a plain OS thread: drain.blocking()
+//! ```
+//!
+//! # Guarantees
+//!
+//! - **Nothing lost.** A wait completes with the first match among the current value at its
+//!   creation and every later transition, in order, even if the value has moved on by the time
+//!   the waiter runs. A subscription receives every transition made after it was created,
+//!   each exactly once.
+//! - **One global order.** Every transition gets its place, and its gap-free
+//!   [`version`](Transition::version), under the value's lock. Two subscriptions, or a
+//!   subscription and the callbacks, never see transitions in different orders, whatever
+//!   threads the setters run on.
+//! - **Exactly once.** An [`on_value`](ValueWatcher::on_value) callback fires once; a wait
+//!   completes once; a subscription gets each transition once.
+//! - **Cancellation.** Dropping a [`Wait`], [`Subscription`] or [`Recv`] at any point
+//!   deregisters it; [`watcher_count`](ValueWatcher::watcher_count) goes back down.
+//! - **Close.** See [below](#close).
+//! - **Threads and tasks, mixed.** Every wait is a [`Future`](std::future::Future) for any
+//!   executor (tokio, smol, `futures::executor`, …) and can also block an OS thread
+//!   (`blocking`, `blocking_timeout`, `blocking_deadline`). `set` never blocks on a waiter and
+//!   is safe to call from inside an async task. Don't call the `blocking*` finishers on an
+//!   async runtime's worker thread: they block it.
+//!
+//! # Costs
+//!
+//! - `set` with nobody watching: one short lock, one store.
+//! - `set` with idle subscriptions: O(1). Transitions go into one log shared by every
+//!   subscription, each read with its own cursor, and are freed once all have read them.
+//! - A one-shot wait is a slot, not a queue: the setter tests it and fills it, so a waiter is
+//!   woken once, when its condition holds, not on every change.
+//!
+//! # User code under the lock
+//!
+//! The closures of [`with`](ValueWatcher::with), [`set_if`](ValueWatcher::set_if) and
+//! [`update`](ValueWatcher::update), the predicates of
+//! [`wait_until`](ValueWatcher::wait_until), [`wait_map`](ValueWatcher::wait_map) and
+//! [`wait_transition`](ValueWatcher::wait_transition), and `T`'s `Clone` and `PartialEq` run
+//! while the value's lock is held, so that their answer is part of the global order. They must
+//! be quick and must not call into the same value: if they do, they get a panic with a clear
+//! message, never a deadlock. Calls into another value are fine. A panic in a `set_if` or
+//! `update` closure reaches its caller and leaves the value unchanged and usable; a panic in a
+//! wait's predicate reaches that wait's finisher and no one else.
+//!
+//! Callbacks ([`on_change`](ValueWatcher::on_change), [`on_value`](ValueWatcher::on_value))
+//! run outside the lock, on a thread that set the value, in the global order; they may call
+//! anything on the same value. A callback that panics stays registered and stops nothing.
+//!
+//! # Close
+//!
+//! A value is closed by [`close`](ValueWatcher::close) or when its last [`ValueWatcher`] is
+//! dropped (subscriptions, waits, weak handles and callback handles do not keep it open).
+//! Then:
+//! - pending waits that have not matched complete with [`Error::Closed`]; a wait that already
+//!   matched still returns its value;
+//! - subscriptions deliver every transition queued before the close, then `recv` gives
+//!   [`Error::Closed`] and the stream and the iterator end;
+//! - a wait created after the close completes at once: `Ok` if the current value matches (and
+//!   `skip_current` was not used), else [`Error::Closed`] (always, for `wait_transition` and
+//!   `wait_for_change`);
+//! - a subscription created after the close is empty;
+//! - `set`, `set_if` and `update` change nothing and return `false`; `get` still returns the
+//!   last value.
+//!
+//! # keepwatch versus `tokio::sync::watch`
+//!
+//! `watch` keeps only the latest value: a receiver that is slow to look sees the last one, and
+//! its `wait_for` tests only values it happens to observe. That is right for "the latest
+//! config", wrong for a state machine whose intermediate states matter. keepwatch delivers
+//! every transition, works from plain threads as well as tasks, and wakes a waiter only when
+//! its condition holds. `tokio::sync::broadcast` delivers every message but drops the oldest
+//! for a slow receiver (`Lagged`) and has no notion of a current value or a condition to wait
+//! for; keepwatch's subscriptions are unbounded and lossless.
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
+
+mod blocking;
+mod callback;
+mod error;
+mod log;
+mod loom;
+mod sink;
+mod state;
+mod subscription;
+mod timeout;
+mod transition;
+mod value;
+mod wait;
+mod waits;
+
+pub use callback::CallbackHandle;
+pub use error::Error;
+pub use subscription::{Iter, Recv, Subscription};
+pub use timeout::Timeout;
+pub use transition::Transition;
+pub use value::{ValueWatcher, WeakValueWatcher};
+pub use wait::Wait;
+
+/// Compile-time checks of the auto traits the documentation promises.
+#[allow(dead_code)]
+fn _assert_auto_traits() {
+    fn send<X: Send>() {}
+    fn sync<X: Sync>() {}
+    fn unpin<X: Unpin>() {}
+    fn all<T: Clone + PartialEq + Send + Unpin + 'static>() {
+        send::<ValueWatcher<T>>();
+        sync::<ValueWatcher<T>>();
+        send::<WeakValueWatcher<T>>();
+        sync::<WeakValueWatcher<T>>();
+        send::<Wait<T>>();
+        unpin::<Wait<T>>();
+        send::<Timeout<Wait<T>>>();
+        unpin::<Timeout<Wait<T>>>();
+        send::<Subscription<T>>();
+        unpin::<Subscription<T>>();
+        send::<Recv<'static, T>>();
+        unpin::<Recv<'static, T>>();
+        send::<Timeout<Recv<'static, T>>>();
+        unpin::<Timeout<Recv<'static, T>>>();
+        send::<CallbackHandle>();
+        sync::<CallbackHandle>();
+        send::<Error>();
+        sync::<Error>();
+    }
+    all::<u64>();
+}

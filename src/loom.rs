@@ -1,0 +1,95 @@
+//! The one place that names `std::sync`, `parking_lot` or `loom`: every primitive keepwatch
+//! synchronises with comes from here, so the loom models explore the real code.
+//!
+//! Under `cfg(keepwatch_loom)` everything maps to `loom`; otherwise to `parking_lot` and `std`.
+//! The cfg is prefixed with the crate name because `RUSTFLAGS` reach every crate in the graph,
+//! and a plain `cfg(loom)` would switch other crates too.
+
+#[cfg(not(keepwatch_loom))]
+mod imp {
+    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use std::thread::{current, park, park_timeout, Thread};
+
+    /// A mutex without poisoning: a panic while it is held leaves the data as it was.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(parking_lot::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    std::thread_local! {
+        static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    /// The address of the value whose lock this thread holds (0 for none).
+    pub(crate) fn held() -> usize {
+        HELD.with(|h| h.get())
+    }
+
+    /// Records that this thread now holds the lock of the value at `addr` (0: none).
+    pub(crate) fn set_held(addr: usize) {
+        HELD.with(|h| h.set(addr))
+    }
+}
+
+#[cfg(keepwatch_loom)]
+mod imp {
+    pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::thread::{current, park, Thread};
+
+    /// Loom has no timed park: a timed park returns at once, as a park that timed out (or woke
+    /// spuriously) would, and the caller's loop checks its deadline. This models the give-up
+    /// path of a timed wait; real timeouts are tested in `tests/`.
+    pub(crate) fn park_timeout(_: std::time::Duration) {
+        loom::thread::yield_now()
+    }
+
+    /// A mutex without poisoning, over `loom::sync::Mutex`.
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(loom::sync::Mutex<T>);
+
+    /// The guard of [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) fn new(value: T) -> Self {
+            Mutex(loom::sync::Mutex::new(value))
+        }
+
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    loom::thread_local! {
+        static HELD: std::cell::Cell<usize> = std::cell::Cell::new(0);
+    }
+
+    /// The address of the value whose lock this thread holds (0 for none).
+    pub(crate) fn held() -> usize {
+        HELD.with(|h| h.get())
+    }
+
+    /// Records that this thread now holds the lock of the value at `addr` (0: none).
+    pub(crate) fn set_held(addr: usize) {
+        HELD.with(|h| h.set(addr))
+    }
+}
+
+pub(crate) use imp::*;
+
+/// The reference count that keeps the shared state in memory stays `std`'s under loom too: the
+/// handles erase the value's type (`Arc<dyn ...>`), a coercion loom's `Arc` cannot make, and
+/// nothing keepwatch promises rests on it — whether the value is open is decided by a separate
+/// handle count, which is a loom atomic.
+pub(crate) use std::sync::{Arc, Weak};

@@ -1,0 +1,223 @@
+//! The locked state of a value, where the one global order is decided: every transition is
+//! stored, numbered, logged for subscriptions, tested against pending waits and queued for
+//! callbacks in one critical section. Waking and user callbacks happen after it, outside.
+
+use std::fmt;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use crate::callback::{self, Callback, Callbacks};
+use crate::log::Log;
+use crate::loom::{self, AtomicUsize, Mutex};
+use crate::sink::Wakes;
+use crate::waits::{Cond, Outcome, Payload, Waits};
+use crate::Transition;
+
+/// What every handle of a value points to.
+pub(crate) struct Shared<T> {
+    state: Mutex<State<T>>,
+    /// Live `ValueWatcher` handles: the value closes when the last one goes.
+    pub(crate) handles: AtomicUsize,
+}
+
+/// The value and everything that watches it.
+pub(crate) struct State<T> {
+    pub(crate) value: T,
+    pub(crate) version: u64,
+    pub(crate) closed: bool,
+    pub(crate) log: Log<T>,
+    pub(crate) waits: Waits<T>,
+    pub(crate) callbacks: Callbacks<T>,
+}
+
+/// What a critical section leaves to do once the lock is released: wake, drop, dispatch.
+pub(crate) struct Effects<T> {
+    pub(crate) wakes: Wakes,
+    /// Values the state let go of, dropped outside the lock (their `Drop` is user code).
+    pub(crate) spare: [Option<T>; 2],
+    /// Callbacks let go of by a close.
+    pub(crate) callbacks: Vec<Callback<T>>,
+    /// Whether this thread must run the callback dispatch.
+    pub(crate) dispatch: bool,
+}
+
+impl<T> Default for Effects<T> {
+    fn default() -> Self {
+        Effects {
+            wakes: Wakes::None,
+            spare: [None, None],
+            callbacks: Vec::new(),
+            dispatch: false,
+        }
+    }
+}
+
+const REENTRANT: &str = "keepwatch: re-entrant call into a ValueWatcher from code that runs \
+     under its lock (a `with`, `set_if` or `update` closure, a wait predicate, or T's \
+     `Clone`/`PartialEq`); such code must not call into the same value";
+
+impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Shared {
+            state: Mutex::new(State {
+                value,
+                version: 0,
+                closed: false,
+                log: Log::new(),
+                waits: Waits::new(),
+                callbacks: Callbacks::new(),
+            }),
+            handles: AtomicUsize::new(1),
+        }
+    }
+
+    /// Runs `f` under the lock. A call from code that already runs under this value's lock
+    /// (a predicate calling back into its own value) panics with a clear message instead of
+    /// deadlocking.
+    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        let me = self as *const Self as usize;
+        let outer = loom::held();
+        if outer == me {
+            panic!("{REENTRANT}");
+        }
+        let mut state = self.state.lock();
+        loom::set_held(me);
+        // Restores the marker even if `f` unwinds (a user closure panicked).
+        struct Restore(usize);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                loom::set_held(self.0);
+            }
+        }
+        let _restore = Restore(outer);
+        f(&mut state)
+    }
+
+    /// Runs `f` under the lock with a fresh [`Effects`], then carries them out after
+    /// releasing it.
+    pub(crate) fn act<R>(&self, f: impl FnOnce(&mut State<T>, &mut Effects<T>) -> R) -> R {
+        let mut effects = Effects::default();
+        let result = self.locked(|st| f(st, &mut effects));
+        effects.finish(self);
+        result
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
+    /// Wakes the collected sinks, drops what the state let go of, then runs the callback
+    /// dispatch if this thread became the dispatcher. Call only after releasing the lock.
+    ///
+    /// A panic from a `Drop` of the user's is resumed only once everything else is done.
+    pub(crate) fn finish(self, shared: &Shared<T>) {
+        let Effects {
+            wakes,
+            spare,
+            callbacks,
+            dispatch,
+        } = self;
+        wakes.wake_all();
+        let dropped = catch_unwind(AssertUnwindSafe(move || {
+            drop(spare);
+            drop(callbacks);
+        }));
+        if dispatch {
+            callback::dispatch(shared);
+        }
+        if let Err(payload) = dropped {
+            resume_unwind(payload);
+        }
+    }
+}
+
+impl<T: Clone + PartialEq> State<T> {
+    /// Makes `new` the value: numbers the transition, logs it for the subscriptions, completes
+    /// the waits it matches and queues it for the callbacks. The caller has checked that the
+    /// value is open and that `new` differs from it.
+    pub(crate) fn transition(&mut self, new: T, fx: &mut Effects<T>) {
+        // Clone first: a panicking `Clone` must leave the value as it was.
+        let logged = self.log.has_readers().then(|| new.clone());
+        let queued = self
+            .callbacks
+            .any()
+            .then(|| (self.value.clone(), new.clone()));
+        let old = std::mem::replace(&mut self.value, new);
+        self.version += 1;
+        let version = self.version;
+        self.waits
+            .on_transition(&old, &self.value, version, &mut fx.wakes);
+        if let Some((old, new)) = queued {
+            fx.dispatch |= self.callbacks.enqueue(Transition { old, new, version });
+        }
+        fx.spare = match logged {
+            Some(new) => self.log.append(old, new, version, &mut fx.wakes),
+            None => [Some(old), None],
+        };
+    }
+
+    /// `set`: the transition to `new` if the value is open and `new` differs.
+    pub(crate) fn set(&mut self, new: T, fx: &mut Effects<T>) -> bool {
+        if self.closed || self.value == new {
+            fx.spare[0] = Some(new);
+            return false;
+        }
+        self.transition(new, fx);
+        true
+    }
+
+    /// Closes the value: ends every pending wait with `Closed`, wakes every subscription so it
+    /// sees the end, and drops the callbacks unless a dispatch is still running.
+    pub(crate) fn close(&mut self, fx: &mut Effects<T>) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        self.waits.close(&mut fx.wakes);
+        self.log.wake_all(&mut fx.wakes);
+        fx.callbacks = self.callbacks.clear_if_idle();
+    }
+
+    /// Registers a wait for `cond`.
+    pub(crate) fn add_wait(&mut self, cond: Cond<T>) -> usize {
+        self.waits.add(cond, &self.value, self.version, self.closed)
+    }
+}
+
+/// How a finished wait's outcome reaches its `Wait<O>`, with `O` erased.
+pub(crate) enum Delivery {
+    /// The value was written into the waiter's slot.
+    Filled,
+    /// A `wait_map` result, boxed.
+    Boxed(Box<dyn std::any::Any + Send>),
+    /// The value closed first.
+    Closed,
+    /// The predicate panicked: resume this in the waiter.
+    Panicked(Payload),
+}
+
+impl<T: Send + 'static> Outcome<T> {
+    /// Moves the outcome into `out`, which is the waiter's `Option<O>`.
+    pub(crate) fn deliver(self, out: &mut dyn std::any::Any) -> Delivery {
+        match self {
+            Outcome::Value(value) => fill(out, value),
+            Outcome::Transition(transition) => fill(out, transition),
+            Outcome::Mapped(boxed) => Delivery::Boxed(boxed),
+            Outcome::Panicked(payload) => Delivery::Panicked(payload),
+            Outcome::Closed => Delivery::Closed,
+        }
+    }
+}
+
+fn fill<V: Send + 'static>(out: &mut dyn std::any::Any, value: V) -> Delivery {
+    match out.downcast_mut::<Option<V>>() {
+        Some(slot) => {
+            *slot = Some(value);
+            Delivery::Filled
+        }
+        None => Delivery::Boxed(Box::new(value)),
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Shared").finish_non_exhaustive()
+    }
+}

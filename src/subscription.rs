@@ -1,0 +1,339 @@
+//! `Subscription`, the lossless ordered feed of a value's transitions, and the ways to read
+//! it: `Recv` (await or block), `try_recv`, `Stream`, and a blocking iterator.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use futures_core::Stream;
+
+use crate::blocking::{block_on, deadline_after, Pollable};
+use crate::log::Read;
+use crate::loom::Arc;
+use crate::sink::Waiter;
+use crate::state::Shared;
+use crate::timeout::Timeout;
+use crate::{Error, Transition};
+
+/// A lossless, ordered feed of every transition of a value made after it was created, from
+/// [`ValueWatcher::subscribe`](crate::ValueWatcher::subscribe).
+///
+/// Every subscription sees every transition made after it was created, each exactly once, in
+/// the one global order in which the value changed: two subscriptions never disagree on
+/// order, whatever threads the setters ran on. Transitions are numbered without gaps
+/// ([`Transition::version`]), and the first one's `old` is [`initial`](Subscription::initial).
+///
+/// Read it with [`recv`](Subscription::recv) (await it, or finish it with `blocking*`),
+/// [`try_recv`](Subscription::try_recv), as a [`Stream`], or with the blocking
+/// [`iter`](Subscription::iter). After the value closes, the transitions queued before the
+/// close are delivered, then `recv` gives [`Error::Closed`] and the stream and the iterator
+/// end. Dropping the subscription deregisters it and frees its queued transitions; it does
+/// not keep the value open.
+///
+/// # Examples
+///
+/// ```
+/// use keepwatch::ValueWatcher;
+///
+/// let value = ValueWatcher::new('a');
+/// let mut sub = value.subscribe();
+/// value.set('b');
+/// value.set('c');
+/// value.close();
+/// let seen: Vec<(char, char)> = sub.iter().map(|t| (t.old, t.new)).collect();
+/// assert_eq!(seen, [('a', 'b'), ('b', 'c')]);
+/// ```
+pub struct Subscription<T: Clone + PartialEq + Send + 'static> {
+    shared: Arc<Shared<T>>,
+    key: usize,
+    initial: T,
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
+    pub(crate) fn new(shared: Arc<Shared<T>>, key: usize, initial: T) -> Self {
+        Subscription {
+            shared,
+            key,
+            initial,
+        }
+    }
+
+    /// The value at the moment of subscribing: the `old` of the first transition this
+    /// subscription receives. Fixed; it does not move with `recv`.
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(3);
+    /// let sub = value.subscribe();
+    /// value.set(4);
+    /// assert_eq!(*sub.initial(), 3);
+    /// ```
+    pub fn initial(&self) -> &T {
+        &self.initial
+    }
+
+    /// The next transition, as a future that can also be finished by blocking a thread (see
+    /// [`Recv`]).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the value is closed and every transition queued before the close
+    /// has been received.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping a `Recv` before it completes loses nothing; the transition it
+    /// would have received is the next one received.
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// value.set(1);
+    /// let t = futures::executor::block_on(sub.recv()).unwrap();
+    /// assert_eq!((t.old, t.new, t.version), (0, 1, 1));
+    /// ```
+    pub fn recv(&mut self) -> Recv<'_, T> {
+        Recv {
+            sub: Some(self),
+            registered: false,
+        }
+    }
+
+    /// The next transition if one is queued: `Ok(None)` when nothing is pending right now.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Closed`] once the value is closed and everything queued has been received.
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// assert_eq!(sub.try_recv(), Ok(None));
+    /// value.set(1);
+    /// assert_eq!(sub.try_recv().unwrap().unwrap().new, 1);
+    /// ```
+    pub fn try_recv(&mut self) -> Result<Option<Transition<T>>, Error> {
+        match self.poll_as(Waiter::Nobody) {
+            Poll::Ready(result) => result.map(Some),
+            Poll::Pending => Ok(None),
+        }
+    }
+
+    /// A blocking iterator over the transitions; it ends once the value is closed and
+    /// everything queued has been received. Don't use it on an async runtime's worker thread.
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// value.set(1);
+    /// value.close();
+    /// assert_eq!(sub.iter().count(), 1);
+    /// ```
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { sub: self }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
+    type Output = Result<Transition<T>, Error>;
+
+    fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
+        let key = self.key;
+        let (read, closed, replaced) = self.shared.locked(|st| {
+            let (read, replaced) = st.log.read(key, waiter);
+            (read, st.closed, replaced)
+        });
+        drop(replaced);
+        match read {
+            Read::Next(transition, spare) => {
+                drop(spare);
+                Poll::Ready(Ok(transition))
+            }
+            Read::Lagged(skipped) => Poll::Ready(Err(Error::Lagged(skipped))),
+            Read::Empty if closed => Poll::Ready(Err(Error::Closed)),
+            Read::Empty => Poll::Pending,
+        }
+    }
+}
+
+// Nothing is ever pinned through a `Subscription`: `initial` is only read by reference.
+impl<T: Clone + PartialEq + Send + 'static> Unpin for Subscription<T> {}
+
+impl<T: Clone + PartialEq + Send + 'static> Stream for Subscription<T> {
+    type Item = Transition<T>;
+
+    /// The next transition; `None` once the value is closed and everything queued has been
+    /// received.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .poll_as(Waiter::Task(cx.waker()))
+            .map(Result::ok)
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Drop for Subscription<T> {
+    fn drop(&mut self) {
+        let key = self.key;
+        let dropped = self.shared.locked(|st| st.log.unsubscribe(key));
+        drop(dropped);
+    }
+}
+
+impl<T: Clone + PartialEq + Send + fmt::Debug + 'static> fmt::Debug for Subscription<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Subscription")
+            .field("initial", &self.initial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The next transition of a [`Subscription`], from [`Subscription::recv`].
+///
+/// Await it on any executor, or finish it on an OS thread with
+/// [`blocking`](Recv::blocking), [`blocking_timeout`](Recv::blocking_timeout) or
+/// [`blocking_deadline`](Recv::blocking_deadline); [`timeout`](Recv::timeout) limits the
+/// async wait. Dropping it before it completes loses nothing.
+///
+/// # Errors
+///
+/// [`Error::Closed`] once the value is closed and everything queued has been received;
+/// [`Error::TimedOut`] from the timed finishers.
+///
+/// # Panics
+///
+/// Polling it again after it has completed panics.
+#[must_use = "futures do nothing unless polled"]
+pub struct Recv<'a, T: Clone + PartialEq + Send + 'static> {
+    /// `None` once it has completed.
+    sub: Option<&'a mut Subscription<T>>,
+    /// Whether a task's waker may be registered for it.
+    registered: bool,
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Recv<'_, T> {
+    /// Blocks this thread until the next transition.
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// value.set(1);
+    /// assert_eq!(sub.recv().blocking().unwrap().new, 1);
+    /// ```
+    pub fn blocking(mut self) -> Result<Transition<T>, Error> {
+        block_on(&mut self, None).expect("no deadline")
+    }
+
+    /// As [`blocking`](Recv::blocking), giving up with [`Error::TimedOut`] after `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// let r = sub.recv().blocking_timeout(Duration::from_millis(5));
+    /// assert_eq!(r, Err(keepwatch::Error::TimedOut));
+    /// ```
+    pub fn blocking_timeout(self, timeout: Duration) -> Result<Transition<T>, Error> {
+        match deadline_after(timeout) {
+            Some(deadline) => self.blocking_deadline(deadline),
+            None => self.blocking(),
+        }
+    }
+
+    /// As [`blocking`](Recv::blocking), giving up with [`Error::TimedOut`] at `deadline`.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// let soon = Instant::now() + Duration::from_millis(5);
+    /// assert!(sub.recv().blocking_deadline(soon).unwrap_err().is_timed_out());
+    /// ```
+    pub fn blocking_deadline(mut self, deadline: Instant) -> Result<Transition<T>, Error> {
+        block_on(&mut self, Some(deadline)).unwrap_or(Err(Error::TimedOut))
+    }
+
+    /// The receive with a time limit, as a future that works on any executor (see
+    /// [`Timeout`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// let r = futures::executor::block_on(sub.recv().timeout(Duration::from_millis(5)));
+    /// assert_eq!(r, Err(keepwatch::Error::TimedOut));
+    /// ```
+    pub fn timeout(self, timeout: Duration) -> Timeout<Self> {
+        Timeout::new(self, timeout)
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Pollable for Recv<'_, T> {
+    type Output = Result<Transition<T>, Error>;
+
+    fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
+        let sub = self
+            .sub
+            .as_mut()
+            .expect("keepwatch: `Recv` polled after it completed");
+        let poll = sub.poll_as(waiter);
+        match poll {
+            Poll::Ready(_) => self.sub = None,
+            Poll::Pending => self.registered |= matches!(waiter, Waiter::Task(_)),
+        }
+        poll
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Future for Recv<'_, T> {
+    type Output = Result<Transition<T>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.get_mut().poll_as(Waiter::Task(cx.waker()))
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Drop for Recv<'_, T> {
+    /// Forgets the waker of a receive dropped while waiting, so no stale task is woken.
+    fn drop(&mut self) {
+        if let (Some(sub), true) = (self.sub.as_mut(), self.registered) {
+            let key = sub.key;
+            let sink = sub.shared.locked(|st| st.log.clear_sink(key));
+            drop(sink);
+        }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Recv<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Recv")
+            .field("completed", &self.sub.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blocking iterator over a [`Subscription`]'s transitions, from
+/// [`Subscription::iter`]; it ends once the value is closed and everything queued has been
+/// received.
+pub struct Iter<'a, T: Clone + PartialEq + Send + 'static> {
+    sub: &'a mut Subscription<T>,
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Iterator for Iter<'_, T> {
+    type Item = Transition<T>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        block_on(self.sub, None)
+            .expect("no deadline")
+            .ok()
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Iter<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
