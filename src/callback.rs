@@ -91,11 +91,7 @@ impl<T: Clone + PartialEq> Callbacks<T> {
     }
 
     /// Registers an `on_change` callback for transitions after `version`.
-    pub(crate) fn add_change(
-        &mut self,
-        f: ChangeFn<T>,
-        version: u64,
-    ) -> (u64, Arc<AtomicBool>) {
+    pub(crate) fn add_change(&mut self, f: ChangeFn<T>, version: u64) -> (u64, Arc<AtomicBool>) {
         self.add(Kind::Change(f), version)
     }
 
@@ -132,6 +128,10 @@ impl<T: Clone + PartialEq> Callbacks<T> {
     /// Queues a transition. Returns `true` if the caller must become the dispatcher.
     pub(crate) fn enqueue(&mut self, transition: Transition<T>) -> bool {
         self.queue.push_back(transition);
+        // MUTANT (loom-tests/mutants.sh): forgets that a dispatch is running: every setter
+        // dispatches.
+        #[cfg(keepwatch_mutant = "dispatch_without_flag")]
+        let _ = std::mem::take(&mut self.dispatching);
         !std::mem::replace(&mut self.dispatching, true)
     }
 
@@ -147,11 +147,7 @@ impl<T: Clone + PartialEq> Callbacks<T> {
     /// The dispatcher's step: takes back the list it ran (pruning spent callbacks) and hands
     /// out the next transition with the list, or ends the dispatch. Returns, too, what to drop
     /// outside the lock.
-    fn step(
-        &mut self,
-        ran: Vec<Callback<T>>,
-        closed: bool,
-    ) -> (Step<T>, Vec<Callback<T>>) {
+    fn step(&mut self, ran: Vec<Callback<T>>, closed: bool) -> (Step<T>, Vec<Callback<T>>) {
         self.out = 0;
         // Callbacks added while the list was out come after the ones that were out.
         let added = std::mem::replace(&mut self.list, ran);

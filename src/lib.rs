@@ -116,7 +116,7 @@ mod waits;
 
 pub use callback::CallbackHandle;
 pub use error::Error;
-pub use subscription::{Iter, Recv, Subscription};
+pub use subscription::{Iter, IterResults, Recv, Results, Subscription};
 pub use timeout::Timeout;
 pub use transition::Transition;
 pub use value::{ValueWatcher, WeakValueWatcher};

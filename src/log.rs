@@ -7,6 +7,9 @@ use std::collections::VecDeque;
 use crate::sink::{Sink, Waiter, Wakes};
 use crate::Transition;
 
+/// The most entries' worth of storage an empty log keeps.
+const DRAINED_KEEP: usize = 64;
+
 /// One logged transition. Its `old` is the previous entry's `new` (or `Log::first_old`) and its
 /// version is its position, so neither is stored.
 struct Entry<T> {
@@ -170,6 +173,11 @@ impl<T: Clone> Log<T> {
         }
         // Unread entries form a suffix: the oldest goes first.
         let entry = self.entries.pop_front()?;
+        if self.entries.is_empty() && self.entries.capacity() > DRAINED_KEEP {
+            // Drained after a burst: give its storage back, so memory returns to its level
+            // before the burst. Small queues keep theirs (no allocation in the steady state).
+            self.entries = VecDeque::new();
+        }
         self.start += 1;
         self.first_old.replace(entry.new)
     }
@@ -243,6 +251,11 @@ impl<T: Clone> Log<T> {
         }
         if self.live == 0 {
             spare.extend(self.first_old.take());
+            // Nobody reads: give back the storage a burst may have grown, so memory returns
+            // to its level before the first subscription.
+            self.entries = VecDeque::new();
+            self.cursors = Vec::new();
+            self.free = Vec::new();
         }
         (spare, cursor.sink)
     }

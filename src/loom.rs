@@ -7,6 +7,7 @@
 
 #[cfg(not(keepwatch_loom))]
 mod imp {
+    pub(crate) use std::hint::spin_loop;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
     pub(crate) use std::thread::{current, park, park_timeout, Thread};
 
@@ -31,21 +32,63 @@ mod imp {
         static HELD: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
-    /// The address of the value whose lock this thread holds (0 for none).
+    /// The address of the value whose lock this thread holds (0 for none, also while the
+    /// thread's locals are being destroyed: a handle dropped then still works).
+    #[inline]
     pub(crate) fn held() -> usize {
-        HELD.with(|h| h.get())
+        HELD.try_with(|h| h.get()).unwrap_or(0)
     }
 
     /// Records that this thread now holds the lock of the value at `addr` (0: none).
+    #[inline]
     pub(crate) fn set_held(addr: usize) {
-        HELD.with(|h| h.set(addr))
+        let _ = HELD.try_with(|h| h.set(addr));
     }
 }
 
 #[cfg(keepwatch_loom)]
 mod imp {
+    pub(crate) use loom::hint::spin_loop;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use loom::thread::{current, park, Thread};
+
+    /// A thread's park token, modelled with a `loom::sync::Notify` rather than loom's own
+    /// `park`/`unpark`: loom's `unpark` wakes a thread blocked in `join` or on a mutex (and
+    /// fails the model there), while std's only sets the token. A waker may unpark a thread
+    /// late, after it has moved on (a stale wake-up), which std allows. The `Notify` also
+    /// wakes spuriously, once, as a real park may.
+    #[derive(Clone, Debug)]
+    pub(crate) struct Thread {
+        id: loom::thread::ThreadId,
+        token: std::sync::Arc<loom::sync::Notify>,
+    }
+
+    impl Thread {
+        pub(crate) fn id(&self) -> loom::thread::ThreadId {
+            self.id
+        }
+
+        pub(crate) fn unpark(&self) {
+            self.token.notify();
+        }
+    }
+
+    loom::thread_local! {
+        static TOKEN: std::sync::Arc<loom::sync::Notify> =
+            std::sync::Arc::new(loom::sync::Notify::new());
+    }
+
+    /// The calling thread.
+    pub(crate) fn current() -> Thread {
+        Thread {
+            id: loom::thread::current().id(),
+            token: TOKEN.with(|token| token.clone()),
+        }
+    }
+
+    /// Blocks until the calling thread's token is set (or spuriously), consuming it.
+    pub(crate) fn park() {
+        TOKEN.with(|token| token.clone()).wait();
+    }
 
     /// Loom has no timed park: a timed park returns at once, as a park that timed out (or woke
     /// spuriously) would, and the caller's loop checks its deadline. This models the give-up
@@ -87,6 +130,36 @@ mod imp {
 }
 
 pub(crate) use imp::*;
+
+#[cfg(not(keepwatch_loom))]
+std::thread_local! {
+    /// The values whose locks this thread holds, outside the innermost one (`held`): only
+    /// touched when one value's closure calls into another.
+    static ENCLOSING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+#[cfg(keepwatch_loom)]
+loom::thread_local! {
+    /// As without loom, per loom thread.
+    static ENCLOSING: std::cell::RefCell<Vec<usize>> = std::cell::RefCell::new(Vec::new());
+}
+
+/// Whether this thread holds the lock of the value at `addr` outside the innermost one.
+pub(crate) fn enclosing_holds(addr: usize) -> bool {
+    ENCLOSING
+        .try_with(|held| held.borrow().contains(&addr))
+        .unwrap_or(false)
+}
+
+/// Records that the innermost lock, at `addr`, now encloses another.
+pub(crate) fn push_enclosing(addr: usize) {
+    let _ = ENCLOSING.try_with(|held| held.borrow_mut().push(addr));
+}
+
+/// Undoes [`push_enclosing`].
+pub(crate) fn pop_enclosing() {
+    let _ = ENCLOSING.try_with(|held| held.borrow_mut().pop());
+}
 
 /// The reference count that keeps the shared state in memory stays `std`'s under loom too: the
 /// handles erase the value's type (`Arc<dyn ...>`), a coercion loom's `Arc` cannot make, and

@@ -86,6 +86,7 @@ impl Wakes {
     }
 
     /// Wakes every sink. Call only after releasing the lock.
+    #[inline]
     pub(crate) fn wake_all(self) {
         match self {
             Wakes::None => {}

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::callback::{self, Callback, Callbacks};
 use crate::log::Log;
-use crate::loom::{self, AtomicUsize, Mutex};
+use crate::loom::{self, AtomicUsize, Mutex, Ordering};
 use crate::sink::Wakes;
 use crate::waits::{Cond, Outcome, Payload, Waits};
 use crate::Transition;
@@ -17,6 +17,10 @@ pub(crate) struct Shared<T> {
     state: Mutex<State<T>>,
     /// Live `ValueWatcher` handles: the value closes when the last one goes.
     pub(crate) handles: AtomicUsize,
+    /// Bumped (after the lock is released, before the wakes) by every critical section that
+    /// woke someone: a thread about to park spins on it briefly instead of taking the lock
+    /// (see `blocking::block_on`). A hint only: readiness is always decided under the lock.
+    epoch: AtomicUsize,
 }
 
 /// The value and everything that watches it.
@@ -38,6 +42,9 @@ pub(crate) struct Effects<T> {
     pub(crate) callbacks: Vec<Callback<T>>,
     /// Whether this thread must run the callback dispatch.
     pub(crate) dispatch: bool,
+    /// MUTANT (loom-tests/mutants.sh): a transition to log after the lock is released.
+    #[cfg(keepwatch_mutant = "log_outside_lock")]
+    pub(crate) late_log: Option<(T, T, u64)>,
 }
 
 impl<T> Default for Effects<T> {
@@ -47,6 +54,8 @@ impl<T> Default for Effects<T> {
             spare: [None, None],
             callbacks: Vec::new(),
             dispatch: false,
+            #[cfg(keepwatch_mutant = "log_outside_lock")]
+            late_log: None,
         }
     }
 }
@@ -67,6 +76,7 @@ impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
                 callbacks: Callbacks::new(),
             }),
             handles: AtomicUsize::new(1),
+            epoch: AtomicUsize::new(0),
         }
     }
 
@@ -76,20 +86,34 @@ impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
     pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
         let me = self as *const Self as usize;
         let outer = loom::held();
-        if outer == me {
+        // The innermost lock is checked on every call; the enclosing ones only when this call
+        // comes from another value's closure (A's closure calls B, whose closure calls A).
+        if outer == me || (outer != 0 && loom::enclosing_holds(me)) {
             panic!("{REENTRANT}");
         }
         let mut state = self.state.lock();
+        if outer != 0 {
+            loom::push_enclosing(outer);
+        }
         loom::set_held(me);
-        // Restores the marker even if `f` unwinds (a user closure panicked).
+        // Restores the markers even if `f` unwinds (a user closure panicked).
         struct Restore(usize);
         impl Drop for Restore {
+            #[inline]
             fn drop(&mut self) {
                 loom::set_held(self.0);
+                if self.0 != 0 {
+                    loom::pop_enclosing();
+                }
             }
         }
         let _restore = Restore(outer);
         f(&mut state)
+    }
+
+    /// The wake counter a blocked thread spins on before it parks.
+    pub(crate) fn epoch(&self) -> usize {
+        self.epoch.load(Ordering::Acquire)
     }
 
     /// Runs `f` under the lock with a fresh [`Effects`], then carries them out after
@@ -113,12 +137,33 @@ impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
             spare,
             callbacks,
             dispatch,
+            #[cfg(keepwatch_mutant = "log_outside_lock")]
+            late_log,
         } = self;
-        wakes.wake_all();
-        let dropped = catch_unwind(AssertUnwindSafe(move || {
+        if !matches!(wakes, Wakes::None) {
+            // Before the wakes: a spinning thread sees this and polls without parking.
+            shared.epoch.fetch_add(1, Ordering::Release);
+            wakes.wake_all();
+        }
+        #[cfg(keepwatch_mutant = "log_outside_lock")]
+        if let Some((old, new, version)) = late_log {
+            let mut wakes = Wakes::None;
+            let spare = shared.locked(|st| st.log.append(old, new, version, &mut wakes));
+            wakes.wake_all();
             drop(spare);
-            drop(callbacks);
-        }));
+        }
+        // The common case (a `T` without drop glue, no callbacks let go of) has nothing to drop:
+        // skip the unwind frame and the empty `Vec`'s drop on the `set` fast path.
+        let dropped = if !std::mem::needs_drop::<T>() && callbacks.capacity() == 0 {
+            // Leaks nothing: an empty `Vec` with no capacity owns no memory.
+            std::mem::forget(callbacks);
+            Ok(())
+        } else {
+            catch_unwind(AssertUnwindSafe(move || {
+                drop(spare);
+                drop(callbacks);
+            }))
+        };
         if dispatch {
             callback::dispatch(shared);
         }
@@ -147,6 +192,13 @@ impl<T: Clone + PartialEq> State<T> {
         if let Some((old, new)) = queued {
             fx.dispatch |= self.callbacks.enqueue(Transition { old, new, version });
         }
+        // MUTANT (loom-tests/mutants.sh): logs the transition in a second critical section,
+        // after the lock is released, as the Python reference does.
+        #[cfg(keepwatch_mutant = "log_outside_lock")]
+        let logged: Option<T> = logged.and_then(|new| {
+            fx.late_log = Some((old.clone(), new, version));
+            None
+        });
         fx.spare = match logged {
             Some(new) => self.log.append(old, new, version, &mut fx.wakes),
             None => [Some(old), None],
@@ -170,7 +222,11 @@ impl<T: Clone + PartialEq> State<T> {
             return;
         }
         self.closed = true;
+        #[cfg(not(keepwatch_mutant = "close_no_wake"))]
         self.waits.close(&mut fx.wakes);
+        // MUTANT (loom-tests/mutants.sh): ends the pending waits but drops their sinks unwoken.
+        #[cfg(keepwatch_mutant = "close_no_wake")]
+        self.waits.close(&mut Wakes::None);
         self.log.wake_all(&mut fx.wakes);
         fx.callbacks = self.callbacks.clear_if_idle();
     }

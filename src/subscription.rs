@@ -27,7 +27,10 @@ use crate::{Error, Transition};
 ///
 /// Read it with [`recv`](Subscription::recv) (await it, or finish it with `blocking*`),
 /// [`try_recv`](Subscription::try_recv), as a [`Stream`], or with the blocking
-/// [`iter`](Subscription::iter). After the value closes, the transitions queued before the
+/// [`iter`](Subscription::iter). A subscription from
+/// [`subscribe_bounded`](crate::ValueWatcher::subscribe_bounded) may lag: `recv` and
+/// `try_recv` then give [`Error::Lagged`] once, and [`results`](Subscription::results) and
+/// [`iter_results`](Subscription::iter_results) yield it as an item. After the value closes, the transitions queued before the
 /// close are delivered, then `recv` gives [`Error::Closed`] and the stream and the iterator
 /// end. Dropping the subscription deregisters it and frees its queued transitions; it does
 /// not keep the value open.
@@ -80,6 +83,9 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     ///
     /// [`Error::Closed`] once the value is closed and every transition queued before the close
     /// has been received.
+    /// [`Error::Lagged(n)`](Error::Lagged), once per gap, on a
+    /// [bounded](crate::ValueWatcher::subscribe_bounded) subscription that fell behind; the
+    /// next receive resumes with the oldest transition still kept.
     ///
     /// # Cancel safety
     ///
@@ -104,7 +110,8 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     ///
     /// # Errors
     ///
-    /// [`Error::Closed`] once the value is closed and everything queued has been received.
+    /// [`Error::Closed`] once the value is closed and everything queued has been received;
+    /// [`Error::Lagged`] as for [`recv`](Subscription::recv).
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
@@ -133,10 +140,66 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     pub fn iter(&mut self) -> Iter<'_, T> {
         Iter { sub: self }
     }
+
+    /// The transitions as a [`Stream`] of `Result`s that reports a lag as an item: for a
+    /// [bounded](crate::ValueWatcher::subscribe_bounded) subscription that fell behind, it
+    /// yields `Err(Error::Lagged(n))` where the `n` dropped transitions would have been, then
+    /// goes on with the oldest one still kept. It ends, like the plain stream, once the value
+    /// is closed and everything queued has been received; `Lagged` is the only error it
+    /// yields. On an unbounded subscription it yields only `Ok`s.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping a pending `next()` loses nothing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures::StreamExt;
+    /// use keepwatch::{Error, ValueWatcher};
+    ///
+    /// let value = ValueWatcher::new(0);
+    /// let mut sub = value.subscribe_bounded(1);
+    /// value.set(1);
+    /// value.set(2); // 1 is dropped for `sub`
+    /// value.close();
+    /// let items: Vec<Result<u64, Error>> = futures::executor::block_on(
+    ///     sub.results().map(|r| r.map(|t| t.version)).collect(),
+    /// );
+    /// assert_eq!(items, [Err(Error::Lagged(1)), Ok(2)]);
+    /// ```
+    pub fn results(&mut self) -> Results<'_, T> {
+        Results { sub: self }
+    }
+
+    /// A blocking iterator with the items of [`results`](Subscription::results): the
+    /// transitions, with `Err(Error::Lagged(n))` where a bounded subscription dropped `n`. It
+    /// ends once the value is closed and everything queued has been received. Don't use it on
+    /// an async runtime's worker thread.
+    ///
+    /// ```
+    /// use keepwatch::{Error, ValueWatcher};
+    ///
+    /// let value = ValueWatcher::new('a');
+    /// let mut sub = value.subscribe_bounded(2);
+    /// for c in ['b', 'c', 'd', 'e'] {
+    ///     value.set(c);
+    /// }
+    /// value.close();
+    /// let items: Vec<_> = sub.iter_results().map(|r| r.map(|t| (t.old, t.new))).collect();
+    /// assert_eq!(items, [Err(Error::Lagged(2)), Ok(('c', 'd')), Ok(('d', 'e'))]);
+    /// ```
+    pub fn iter_results(&mut self) -> IterResults<'_, T> {
+        IterResults { sub: self }
+    }
 }
 
 impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
     type Output = Result<Transition<T>, Error>;
+
+    fn epoch(&self) -> Option<usize> {
+        Some(self.shared.epoch())
+    }
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         let key = self.key;
@@ -164,11 +227,18 @@ impl<T: Clone + PartialEq + Send + 'static> Stream for Subscription<T> {
     type Item = Transition<T>;
 
     /// The next transition; `None` once the value is closed and everything queued has been
-    /// received.
+    /// received. A bounded subscription's lag is not an item here: the stream goes on with the
+    /// oldest transition still kept (see [`Subscription::results`] to be told).
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .poll_as(Waiter::Task(cx.waker()))
-            .map(Result::ok)
+        let sub = self.get_mut();
+        loop {
+            return match sub.poll_as(Waiter::Task(cx.waker())) {
+                Poll::Ready(Ok(transition)) => Poll::Ready(Some(transition)),
+                Poll::Ready(Err(Error::Lagged(_))) => continue,
+                Poll::Ready(Err(_)) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            };
+        }
     }
 }
 
@@ -274,6 +344,10 @@ impl<T: Clone + PartialEq + Send + 'static> Recv<'_, T> {
 impl<T: Clone + PartialEq + Send + 'static> Pollable for Recv<'_, T> {
     type Output = Result<Transition<T>, Error>;
 
+    fn epoch(&self) -> Option<usize> {
+        self.sub.as_ref().and_then(|sub| sub.epoch())
+    }
+
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         let sub = self
             .sub
@@ -326,14 +400,73 @@ impl<T: Clone + PartialEq + Send + 'static> Iterator for Iter<'_, T> {
     type Item = Transition<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        block_on(self.sub, None)
-            .expect("no deadline")
-            .ok()
+        loop {
+            return match block_on(self.sub, None).expect("no deadline") {
+                Ok(transition) => Some(transition),
+                // A bounded subscription's lag: go on with the oldest transition kept.
+                Err(Error::Lagged(_)) => continue,
+                Err(_) => None,
+            };
+        }
     }
 }
 
 impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Iter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter").finish_non_exhaustive()
+    }
+}
+
+/// A [`Stream`] of a [`Subscription`]'s transitions that reports a bounded subscription's lag
+/// as `Err(Error::Lagged(n))`, from [`Subscription::results`]. It ends once the value is
+/// closed and everything queued has been received.
+#[must_use = "streams do nothing unless polled"]
+pub struct Results<'a, T: Clone + PartialEq + Send + 'static> {
+    sub: &'a mut Subscription<T>,
+}
+
+/// What a read gives as a `Result` item: `Closed` ends the sequence, any other error is one.
+fn result_item<T>(read: Result<Transition<T>, Error>) -> Option<Result<Transition<T>, Error>> {
+    match read {
+        Err(Error::Closed) => None,
+        item => Some(item),
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Stream for Results<'_, T> {
+    type Item = Result<Transition<T>, Error>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut()
+            .sub
+            .poll_as(Waiter::Task(cx.waker()))
+            .map(result_item)
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Results<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Results").finish_non_exhaustive()
+    }
+}
+
+/// A blocking iterator over a [`Subscription`]'s transitions that reports a bounded
+/// subscription's lag as `Err(Error::Lagged(n))`, from [`Subscription::iter_results`]. It ends
+/// once the value is closed and everything queued has been received.
+pub struct IterResults<'a, T: Clone + PartialEq + Send + 'static> {
+    sub: &'a mut Subscription<T>,
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Iterator for IterResults<'_, T> {
+    type Item = Result<Transition<T>, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        result_item(block_on(self.sub, None).expect("no deadline"))
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for IterResults<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IterResults").finish_non_exhaustive()
     }
 }

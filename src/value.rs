@@ -165,6 +165,13 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// assert_eq!(value.get(), "connected");
     /// ```
     pub fn set_if(&self, value: T, cond: impl FnOnce(&T) -> bool) -> bool {
+        // MUTANT (loom-tests/mutants.sh): tests the condition under one lock, sets under
+        // another, so two exclusive conditions can both hold.
+        #[cfg(keepwatch_mutant = "set_if_check_then_act")]
+        let cond = {
+            let held = self.shared.locked(|st| cond(&st.value));
+            move |_: &T| held
+        };
         self.shared.act(|st, fx| {
             if st.closed {
                 fx.spare[0] = Some(value);
@@ -230,6 +237,63 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
         let (key, initial) = self
             .shared
             .locked(|st| (st.log.subscribe(st.version, None), st.value.clone()));
+        Subscription::new(self.shared.clone(), key, initial)
+    }
+
+    /// A subscription that keeps at most `max_unread` transitions it has not read yet: the
+    /// opt-in memory bound for a consumer that may fall behind.
+    ///
+    /// It is ordered and gap-free like [`subscribe`](ValueWatcher::subscribe)'s as long as it
+    /// keeps up. When a transition arrives while `max_unread` are already waiting for it, the
+    /// oldest of them is dropped for this subscription (other subscriptions still get it). It
+    /// is never a silent skip: the next [`recv`](Subscription::recv) or
+    /// [`try_recv`](Subscription::try_recv) gives `Err(Error::Lagged(n))` once, `n` being
+    /// how many transitions were dropped since it was last told, and the following ones resume
+    /// with the oldest transition still kept (whose [`version`](Transition::version) is that
+    /// many past the last one received, and whose `old` is its true previous value).
+    ///
+    /// The [`Stream`](futures_core::Stream) and [`iter`](Subscription::iter) of a subscription
+    /// yield bare transitions; for a bounded one they go on after a gap (they neither end nor
+    /// panic) and the gap shows only as a jump in `version`. To be told of a lag as an item,
+    /// read it with [`results`](Subscription::results) (a `Stream` of
+    /// `Result<Transition<T>, Error>`) or [`iter_results`](Subscription::iter_results).
+    ///
+    /// Memory: a setter never holds more than `max_unread` transitions for this subscription,
+    /// however long it goes unread.
+    ///
+    /// # Panics
+    ///
+    /// If `max_unread` is 0 (a subscription that could never hold a transition), or if called
+    /// from code that runs under this value's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use keepwatch::{Error, ValueWatcher};
+    ///
+    /// let value = ValueWatcher::new(0);
+    /// let mut sub = value.subscribe_bounded(2);
+    /// for n in 1..=5 {
+    ///     value.set(n); // nobody reads: transitions 1, 2 and 3 are dropped for `sub`
+    /// }
+    /// assert_eq!(sub.try_recv(), Err(Error::Lagged(3)));
+    /// let t = sub.try_recv().unwrap().unwrap();
+    /// assert_eq!((t.old, t.new, t.version), (3, 4, 4));
+    /// assert_eq!(sub.try_recv().unwrap().unwrap().version, 5);
+    /// assert_eq!(sub.try_recv(), Ok(None));
+    /// ```
+    pub fn subscribe_bounded(&self, max_unread: usize) -> Subscription<T> {
+        assert!(
+            max_unread > 0,
+            "keepwatch: `subscribe_bounded(0)`: a bounded subscription must keep at least one \
+             unread transition"
+        );
+        let (key, initial) = self.shared.locked(|st| {
+            (
+                st.log.subscribe(st.version, Some(max_unread)),
+                st.value.clone(),
+            )
+        });
         Subscription::new(self.shared.clone(), key, initial)
     }
 
@@ -332,7 +396,16 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     }
 
     fn wait(&self, cond: Cond<T>) -> Wait<T> {
+        #[cfg(not(keepwatch_mutant = "wait_register_after_check"))]
         let key = self.shared.locked(|st| st.add_wait(cond));
+        // MUTANT (loom-tests/mutants.sh): tests the current value under one lock, registers
+        // under another; a transition in between is missed.
+        #[cfg(keepwatch_mutant = "wait_register_after_check")]
+        let key = {
+            let (now, version) = self.shared.locked(|st| (st.value.clone(), st.version));
+            self.shared
+                .locked(|st| st.waits.add(cond, &now, version, st.closed))
+        };
         Wait::new(self.shared.clone(), key)
     }
 
@@ -552,7 +625,17 @@ impl<T: Clone + PartialEq + Send + 'static> Clone for ValueWatcher<T> {
 impl<T: Clone + PartialEq + Send + 'static> Drop for ValueWatcher<T> {
     /// Dropping the last handle closes the value.
     fn drop(&mut self) {
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+        #[cfg(not(keepwatch_mutant = "handle_count_load_then_store"))]
+        let last = self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1;
+        // MUTANT (loom-tests/mutants.sh): a load and a store instead of one read-modify-write;
+        // two last handles dropped at once can both see 2, and nobody closes.
+        #[cfg(keepwatch_mutant = "handle_count_load_then_store")]
+        let last = {
+            let handles = self.shared.handles.load(Ordering::Acquire);
+            self.shared.handles.store(handles - 1, Ordering::Release);
+            handles == 1
+        };
+        if last {
             self.close();
         }
     }

@@ -27,11 +27,21 @@ pub(crate) trait WaitHost: Send + Sync {
     fn skip_current(&self, key: usize);
     /// Deregisters a wait that was dropped before it finished.
     fn cancel(&self, key: usize);
+    /// The value's wake counter, which a blocked thread spins on before parking.
+    fn epoch(&self) -> usize;
 }
 
 impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
     fn poll_wait(&self, key: usize, waiter: Waiter<'_>, out: &mut dyn Any) -> Poll<Delivery> {
-        match self.locked(|st| st.waits.poll(key, waiter)) {
+        #[cfg(not(keepwatch_mutant = "poll_check_then_register"))]
+        let polled = self.locked(|st| st.waits.poll(key, waiter));
+        // MUTANT (loom-tests/mutants.sh): checks under one lock, registers under another; a
+        // set in between completes the wait while no sink is registered: a lost wake-up.
+        #[cfg(keepwatch_mutant = "poll_check_then_register")]
+        let polled = self
+            .locked(|st| st.waits.poll(key, Waiter::Nobody))
+            .map_err(|_| self.locked(|st| st.waits.register_only(key, waiter)));
+        match polled {
             Ok(finished) => {
                 let delivery = finished.outcome.deliver(out);
                 drop(finished.rest);
@@ -52,6 +62,10 @@ impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
     fn cancel(&self, key: usize) {
         let dropped = self.locked(|st| st.waits.cancel(key));
         drop(dropped);
+    }
+
+    fn epoch(&self) -> usize {
+        Shared::epoch(self)
     }
 }
 
@@ -207,6 +221,10 @@ impl<O: Send + 'static> Wait<O> {
 impl<O: Send + 'static> Pollable for Wait<O> {
     type Output = Result<O, Error>;
 
+    fn epoch(&self) -> Option<usize> {
+        self.host.as_ref().map(|host| host.epoch())
+    }
+
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         let host = self
             .host
@@ -240,6 +258,8 @@ impl<O: Send + 'static> Future for Wait<O> {
 
 impl<O> Drop for Wait<O> {
     fn drop(&mut self) {
+        // MUTANT (loom-tests/mutants.sh): forgets to deregister a dropped wait.
+        #[cfg(not(keepwatch_mutant = "no_deregister_on_drop"))]
         if let Some(host) = self.host.take() {
             host.cancel(self.key);
         }

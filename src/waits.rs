@@ -144,6 +144,9 @@ impl<T: Clone + PartialEq> Waits<T> {
     /// match and collects their sinks. A predicate that panics completes its own wait with
     /// the panic and the scan goes on with the others.
     pub(crate) fn on_transition(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) {
+        if self.active.is_empty() {
+            return;
+        }
         let mut i = 0;
         while i < self.active.len() {
             // One `catch_unwind` around the whole scan, not one per wait: when a predicate
@@ -209,6 +212,13 @@ impl<T: Clone + PartialEq> Waits<T> {
             outcome,
             rest: (rest, cond.or(slot.spent), slot.sink),
         })
+    }
+
+    /// MUTANT (loom-tests/mutants.sh): registers `waiter` without checking whether the wait
+    /// has finished.
+    #[cfg(keepwatch_mutant = "poll_check_then_register")]
+    pub(crate) fn register_only(&mut self, key: usize, waiter: Waiter<'_>) -> Option<Sink> {
+        Sink::register(&mut self.slot(key).sink, waiter)
     }
 
     /// Deregisters a wait that is dropped before it finished.
