@@ -86,6 +86,7 @@ impl<T: Clone + PartialEq> Callbacks<T> {
     }
 
     /// Whether a transition must be queued for dispatch.
+    #[inline]
     pub(crate) fn any(&self) -> bool {
         self.out + self.list.len() > 0
     }

@@ -50,10 +50,10 @@ pub(crate) struct Log<T> {
     bounded: Vec<usize>,
 }
 
-/// What reading a subscription's next transition gives.
-pub(crate) enum Read<T> {
-    /// The next transition, and a value the log no longer needs (drop it outside the lock).
-    Next(Transition<T>, Option<T>),
+/// What reading a subscription's next transitions gives.
+pub(crate) enum Read {
+    /// At least one transition was moved into the reader's buffer.
+    Next,
     /// A bounded subscription fell behind: this many transitions were dropped for it.
     Lagged(u64),
     /// Nothing new.
@@ -75,6 +75,7 @@ impl<T: Clone> Log<T> {
     }
 
     /// Whether any subscription is live: only then does a transition need logging.
+    #[inline]
     pub(crate) fn has_readers(&self) -> bool {
         self.live > 0
     }
@@ -182,9 +183,17 @@ impl<T: Clone> Log<T> {
         self.first_old.replace(entry.new)
     }
 
-    /// Reads the next transition of subscription `key`, or registers `waiter` for the next
-    /// append and returns the sink it replaced (drop it outside the lock).
-    pub(crate) fn read(&mut self, key: usize, waiter: Waiter<'_>) -> (Read<T>, Option<Sink>) {
+    /// Moves up to `max` of subscription `key`'s next transitions into `out` (one at a time for
+    /// a bounded subscription, so its lag is told exactly where it happens), or registers
+    /// `waiter` for the next append and returns the sink it replaced (drop it outside the
+    /// lock). Taking a batch under one lock keeps a fast reader off the setter's lock.
+    pub(crate) fn read(
+        &mut self,
+        key: usize,
+        waiter: Waiter<'_>,
+        out: &mut VecDeque<Transition<T>>,
+        max: usize,
+    ) -> (Read, Option<Sink>) {
         let end = self.start + self.entries.len() as u64;
         let cursor = self.cursor(key);
         if cursor.lagged > 0 {
@@ -199,20 +208,38 @@ impl<T: Clone> Log<T> {
             }
             return (Read::Empty, replaced);
         }
-        let index = (next - self.start) as usize;
+        let max = if cursor.bound.is_some() { 1 } else { max };
+        for version in next..end.min(next + max as u64) {
+            let transition = self.take(version);
+            self.cursor(key).next = version + 1;
+            out.push_back(transition);
+        }
+        (Read::Next, None)
+    }
+
+    /// Reads the transition to `version` for one reader and counts it as read. The last reader
+    /// of the oldest entry frees it and takes its `old` by move instead of a clone.
+    fn take(&mut self, version: u64) -> Transition<T> {
+        let index = (version - self.start) as usize;
+        const NO_OLD: &str = "keepwatch: internal error: log entry without its old value";
+        // Clone before changing anything: a panicking `Clone` leaves the log as it was.
+        let new = self.entries[index].new.clone();
+        if index == 0 && self.entries[0].unread == 1 {
+            let entry = self.entries.pop_front().expect("index 0 exists");
+            self.start += 1;
+            let old = self.first_old.replace(entry.new).expect(NO_OLD);
+            return Transition { old, new, version };
+        }
         let old = match index {
             0 => self.first_old.as_ref(),
             _ => Some(&self.entries[index - 1].new),
         }
-        .expect("keepwatch: internal error: log entry without its old value");
-        let transition = Transition {
-            old: old.clone(),
-            new: self.entries[index].new.clone(),
-            version: next,
-        };
-        self.cursor(key).next += 1;
-        let spare = self.mark_read(next);
-        (Read::Next(transition, spare), None)
+        .expect(NO_OLD)
+        .clone();
+        // Not the last reader of the oldest entry, so this entry stays: unread entries form a
+        // suffix (see `mark_read`).
+        self.entries[index].unread -= 1;
+        Transition { old, new, version }
     }
 
     /// Forgets the sink of subscription `key` (its receive was dropped while waiting).

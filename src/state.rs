@@ -39,7 +39,7 @@ pub(crate) struct Effects<T> {
     /// Values the state let go of, dropped outside the lock (their `Drop` is user code).
     pub(crate) spare: [Option<T>; 2],
     /// Callbacks let go of by a close.
-    pub(crate) callbacks: Vec<Callback<T>>,
+    pub(crate) callbacks: Option<Vec<Callback<T>>>,
     /// Whether this thread must run the callback dispatch.
     pub(crate) dispatch: bool,
     /// MUTANT (loom-tests/mutants.sh): a transition to log after the lock is released.
@@ -52,7 +52,7 @@ impl<T> Default for Effects<T> {
         Effects {
             wakes: Wakes::None,
             spare: [None, None],
-            callbacks: Vec::new(),
+            callbacks: None,
             dispatch: false,
             #[cfg(keepwatch_mutant = "log_outside_lock")]
             late_log: None,
@@ -118,6 +118,7 @@ impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
 
     /// Runs `f` under the lock with a fresh [`Effects`], then carries them out after
     /// releasing it.
+    #[inline]
     pub(crate) fn act<R>(&self, f: impl FnOnce(&mut State<T>, &mut Effects<T>) -> R) -> R {
         let mut effects = Effects::default();
         let result = self.locked(|st| f(st, &mut effects));
@@ -131,6 +132,7 @@ impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
     /// dispatch if this thread became the dispatcher. Call only after releasing the lock.
     ///
     /// A panic from a `Drop` of the user's is resumed only once everything else is done.
+    #[inline]
     pub(crate) fn finish(self, shared: &Shared<T>) {
         let Effects {
             wakes,
@@ -140,10 +142,16 @@ impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
             #[cfg(keepwatch_mutant = "log_outside_lock")]
             late_log,
         } = self;
-        if !matches!(wakes, Wakes::None) {
-            // Before the wakes: a spinning thread sees this and polls without parking.
-            shared.epoch.fetch_add(1, Ordering::Release);
-            wakes.wake_all();
+        // Before the wakes, the wake counter moves: a spinning thread sees it and polls without
+        // parking. Matched arm by arm so that the common `None` costs no drop call.
+        match wakes {
+            // Nothing to drop: forgetting `None` skips the drop call the compiler would
+            // otherwise emit for a value it does not know is empty.
+            Wakes::None => std::mem::forget(wakes),
+            wakes => {
+                shared.epoch.fetch_add(1, Ordering::Release);
+                wakes.wake_all();
+            }
         }
         #[cfg(keepwatch_mutant = "log_outside_lock")]
         if let Some((old, new, version)) = late_log {
@@ -154,15 +162,12 @@ impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
         }
         // The common case (a `T` without drop glue, no callbacks let go of) has nothing to drop:
         // skip the unwind frame and the empty `Vec`'s drop on the `set` fast path.
-        let dropped = if !std::mem::needs_drop::<T>() && callbacks.capacity() == 0 {
-            // Leaks nothing: an empty `Vec` with no capacity owns no memory.
-            std::mem::forget(callbacks);
-            Ok(())
-        } else {
-            catch_unwind(AssertUnwindSafe(move || {
+        let dropped = match callbacks {
+            None if !std::mem::needs_drop::<T>() => Ok(()),
+            callbacks => catch_unwind(AssertUnwindSafe(move || {
                 drop(spare);
                 drop(callbacks);
-            }))
+            })),
         };
         if dispatch {
             callback::dispatch(shared);
@@ -205,6 +210,12 @@ impl<T: Clone + PartialEq> State<T> {
         };
     }
 
+    /// Whether anything watches the value: a subscription, a pending wait or a callback.
+    #[inline]
+    pub(crate) fn watched(&self) -> bool {
+        self.log.has_readers() || self.waits.any() || self.callbacks.any()
+    }
+
     /// `set`: the transition to `new` if the value is open and `new` differs.
     pub(crate) fn set(&mut self, new: T, fx: &mut Effects<T>) -> bool {
         if self.closed || self.value == new {
@@ -228,7 +239,7 @@ impl<T: Clone + PartialEq> State<T> {
         #[cfg(keepwatch_mutant = "close_no_wake")]
         self.waits.close(&mut Wakes::None);
         self.log.wake_all(&mut fx.wakes);
-        fx.callbacks = self.callbacks.clear_if_idle();
+        fx.callbacks = Some(self.callbacks.clear_if_idle());
     }
 
     /// Registers a wait for `cond`.

@@ -1,6 +1,7 @@
 //! `Subscription`, the lossless ordered feed of a value's transitions, and the ways to read
 //! it: `Recv` (await or block), `try_recv`, `Stream`, and a blocking iterator.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -52,7 +53,12 @@ pub struct Subscription<T: Clone + PartialEq + Send + 'static> {
     shared: Arc<Shared<T>>,
     key: usize,
     initial: T,
+    /// Transitions already taken from the log, in order, not yet handed out.
+    buffer: VecDeque<Transition<T>>,
 }
+
+/// How many transitions a subscription takes from the log under one lock.
+const BATCH: usize = 32;
 
 impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>, key: usize, initial: T) -> Self {
@@ -60,6 +66,7 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
             shared,
             key,
             initial,
+            buffer: VecDeque::new(),
         }
     }
 
@@ -202,17 +209,21 @@ impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
     }
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
+        if let Some(transition) = self.buffer.pop_front() {
+            return Poll::Ready(Ok(transition));
+        }
         let key = self.key;
+        let buffer = &mut self.buffer;
         let (read, closed, replaced) = self.shared.locked(|st| {
-            let (read, replaced) = st.log.read(key, waiter);
+            let (read, replaced) = st.log.read(key, waiter, buffer, BATCH);
             (read, st.closed, replaced)
         });
         drop(replaced);
         match read {
-            Read::Next(transition, spare) => {
-                drop(spare);
-                Poll::Ready(Ok(transition))
-            }
+            Read::Next => Poll::Ready(Ok(self
+                .buffer
+                .pop_front()
+                .expect("keepwatch: internal error: empty batch"))),
             Read::Lagged(skipped) => Poll::Ready(Err(Error::Lagged(skipped))),
             Read::Empty if closed => Poll::Ready(Err(Error::Closed)),
             Read::Empty => Poll::Pending,

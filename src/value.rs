@@ -4,7 +4,7 @@ use std::fmt;
 
 use crate::callback::{CallbackHandle, CallbackHost};
 use crate::loom::{Arc, AtomicBool, Ordering, Weak};
-use crate::state::Shared;
+use crate::state::{Effects, Shared};
 use crate::subscription::Subscription;
 use crate::wait::Wait;
 use crate::waits::{Cond, Outcome};
@@ -143,7 +143,24 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// assert_eq!(value.get(), 2);
     /// ```
     pub fn set(&self, value: T) -> bool {
-        self.shared.act(|st, fx| st.set(value, fx))
+        // With nothing watching, a transition is a store and a count: skip the `Effects`
+        // machinery, and drop the value let go of after the lock, as always.
+        let (changed, spare, effects) = self.shared.locked(|st| {
+            if st.watched() {
+                let mut fx = Effects::default();
+                (st.set(value, &mut fx), None, Some(fx))
+            } else if st.closed || st.value == value {
+                (false, Some(value), None)
+            } else {
+                st.version += 1;
+                (true, Some(std::mem::replace(&mut st.value, value)), None)
+            }
+        });
+        drop(spare);
+        if let Some(fx) = effects {
+            fx.finish(&self.shared);
+        }
+        changed
     }
 
     /// Atomically: if `cond(&current)` is false, nothing happens and it returns `false`;

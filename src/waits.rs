@@ -140,13 +140,24 @@ impl<T: Clone + PartialEq> Waits<T> {
             .expect("keepwatch: internal error: unknown wait key")
     }
 
+    /// Whether any wait is tested against transitions.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        !self.active.is_empty()
+    }
+
     /// Tests every active wait against the transition `old → new`; completes the ones that
     /// match and collects their sinks. A predicate that panics completes its own wait with
     /// the panic and the scan goes on with the others.
+    #[inline]
     pub(crate) fn on_transition(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) {
-        if self.active.is_empty() {
-            return;
+        if !self.active.is_empty() {
+            self.scan(old, new, version, wakes);
         }
+    }
+
+    /// The body of [`on_transition`](Waits::on_transition), out of line.
+    fn scan(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) {
         let mut i = 0;
         while i < self.active.len() {
             // One `catch_unwind` around the whole scan, not one per wait: when a predicate
