@@ -51,9 +51,9 @@ pub(crate) struct Log<T> {
 }
 
 /// What reading a subscription's next transitions gives.
-pub(crate) enum Read {
-    /// At least one transition was moved into the reader's buffer.
-    Next,
+pub(crate) enum Read<T> {
+    /// The next transition (any more taken with it are in the reader's buffer).
+    Next(Transition<T>),
     /// A bounded subscription fell behind: this many transitions were dropped for it.
     Lagged(u64),
     /// Nothing new.
@@ -173,17 +173,27 @@ impl<T: Clone> Log<T> {
             return None;
         }
         // Unread entries form a suffix: the oldest goes first.
-        let entry = self.entries.pop_front()?;
+        let new = self.pop_oldest();
+        self.first_old.replace(new)
+    }
+
+    /// Frees the oldest entry, read by all, returning its `new` (the next entry's `old`).
+    fn pop_oldest(&mut self) -> T {
+        let entry = self
+            .entries
+            .pop_front()
+            .expect("keepwatch: internal error: freeing from an empty log");
         if self.entries.is_empty() && self.entries.capacity() > DRAINED_KEEP {
             // Drained after a burst: give its storage back, so memory returns to its level
             // before the burst. Small queues keep theirs (no allocation in the steady state).
             self.entries = VecDeque::new();
         }
         self.start += 1;
-        self.first_old.replace(entry.new)
+        entry.new
     }
 
-    /// Moves up to `max` of subscription `key`'s next transitions into `out` (one at a time for
+    /// Reads up to `max` of subscription `key`'s next transitions, the first returned and the
+    /// rest moved into `out` (one at a time for
     /// a bounded subscription, so its lag is told exactly where it happens), or registers
     /// `waiter` for the next append and returns the sink it replaced (drop it outside the
     /// lock). Taking a batch under one lock keeps a fast reader off the setter's lock.
@@ -193,7 +203,7 @@ impl<T: Clone> Log<T> {
         waiter: Waiter<'_>,
         out: &mut VecDeque<Transition<T>>,
         max: usize,
-    ) -> (Read, Option<Sink>) {
+    ) -> (Read<T>, Option<Sink>) {
         let end = self.start + self.entries.len() as u64;
         let cursor = self.cursor(key);
         if cursor.lagged > 0 {
@@ -209,12 +219,14 @@ impl<T: Clone> Log<T> {
             return (Read::Empty, replaced);
         }
         let max = if cursor.bound.is_some() { 1 } else { max };
-        for version in next..end.min(next + max as u64) {
+        let first = self.take(next);
+        self.cursor(key).next = next + 1;
+        for version in next + 1..end.min(next + max as u64) {
             let transition = self.take(version);
             self.cursor(key).next = version + 1;
             out.push_back(transition);
         }
-        (Read::Next, None)
+        (Read::Next(first), None)
     }
 
     /// Reads the transition to `version` for one reader and counts it as read. The last reader
@@ -225,9 +237,8 @@ impl<T: Clone> Log<T> {
         // Clone before changing anything: a panicking `Clone` leaves the log as it was.
         let new = self.entries[index].new.clone();
         if index == 0 && self.entries[0].unread == 1 {
-            let entry = self.entries.pop_front().expect("index 0 exists");
-            self.start += 1;
-            let old = self.first_old.replace(entry.new).expect(NO_OLD);
+            let freed = self.pop_oldest();
+            let old = self.first_old.replace(freed).expect(NO_OLD);
             return Transition { old, new, version };
         }
         let old = match index {

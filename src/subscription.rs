@@ -210,6 +210,10 @@ impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         if let Some(transition) = self.buffer.pop_front() {
+            if self.buffer.is_empty() {
+                // Give the batch's storage back: a drained subscription holds no memory.
+                self.buffer = VecDeque::new();
+            }
             return Poll::Ready(Ok(transition));
         }
         let key = self.key;
@@ -220,10 +224,7 @@ impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
         });
         drop(replaced);
         match read {
-            Read::Next => Poll::Ready(Ok(self
-                .buffer
-                .pop_front()
-                .expect("keepwatch: internal error: empty batch"))),
+            Read::Next(transition) => Poll::Ready(Ok(transition)),
             Read::Lagged(skipped) => Poll::Ready(Err(Error::Lagged(skipped))),
             Read::Empty if closed => Poll::Ready(Err(Error::Closed)),
             Read::Empty => Poll::Pending,
