@@ -193,8 +193,8 @@ impl<T: Clone> Log<T> {
     }
 
     /// Reads up to `max` of subscription `key`'s next transitions, the first returned and the
-    /// rest moved into `out` (one at a time for
-    /// a bounded subscription, so its lag is told exactly where it happens), or registers
+    /// rest moved into `out` (one at a time for a bounded subscription, so its lag is told
+    /// exactly where it happens), or registers
     /// `waiter` for the next append and returns the sink it replaced (drop it outside the
     /// lock). Taking a batch under one lock keeps a fast reader off the setter's lock.
     pub(crate) fn read(
@@ -221,6 +221,8 @@ impl<T: Clone> Log<T> {
         let max = if cursor.bound.is_some() { 1 } else { max };
         let first = self.take(next);
         self.cursor(key).next = next + 1;
+        // The cursor moves with each take: if a later `Clone` panics, what was taken stays
+        // taken, in `out`, and the cursor agrees.
         for version in next + 1..end.min(next + max as u64) {
             let transition = self.take(version);
             self.cursor(key).next = version + 1;

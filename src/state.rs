@@ -189,8 +189,7 @@ impl<T: Clone + PartialEq> State<T> {
             .callbacks
             .any()
             .then(|| (self.value.clone(), new.clone()));
-        let old = std::mem::replace(&mut self.value, new);
-        self.version += 1;
+        let old = self.store(new);
         let version = self.version;
         self.waits
             .on_transition(&old, &self.value, version, &mut fx.wakes);
@@ -216,9 +215,23 @@ impl<T: Clone + PartialEq> State<T> {
         self.log.has_readers() || self.waits.any() || self.callbacks.any()
     }
 
+    /// Whether setting `new` is a transition: the value is open and `new` differs.
+    #[inline]
+    pub(crate) fn changes_to(&self, new: &T) -> bool {
+        !self.closed && self.value != *new
+    }
+
+    /// Stores `new` and counts the transition; returns the value it replaced. The caller has
+    /// checked [`changes_to`](State::changes_to) and does whatever else the transition needs.
+    #[inline]
+    pub(crate) fn store(&mut self, new: T) -> T {
+        self.version += 1;
+        std::mem::replace(&mut self.value, new)
+    }
+
     /// `set`: the transition to `new` if the value is open and `new` differs.
     pub(crate) fn set(&mut self, new: T, fx: &mut Effects<T>) -> bool {
-        if self.closed || self.value == new {
+        if !self.changes_to(&new) {
             fx.spare[0] = Some(new);
             return false;
         }

@@ -149,11 +149,10 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
             if st.watched() {
                 let mut fx = Effects::default();
                 (st.set(value, &mut fx), None, Some(fx))
-            } else if st.closed || st.value == value {
-                (false, Some(value), None)
+            } else if st.changes_to(&value) {
+                (true, Some(st.store(value)), None)
             } else {
-                st.version += 1;
-                (true, Some(std::mem::replace(&mut st.value, value)), None)
+                (false, Some(value), None)
             }
         });
         drop(spare);

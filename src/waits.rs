@@ -151,7 +151,7 @@ impl<T: Clone + PartialEq> Waits<T> {
     /// the panic and the scan goes on with the others.
     #[inline]
     pub(crate) fn on_transition(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) {
-        if !self.active.is_empty() {
+        if self.any() {
             self.scan(old, new, version, wakes);
         }
     }
