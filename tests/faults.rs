@@ -565,6 +565,9 @@ fault_test! {
         plan.clone.panic(ANY, 0, ALWAYS);
         for n in [1, 2, 3] {
             assert!(caught(|| v.set(plan.evil(n))).is_err(), "every time");
+            let e = plan.evil(n);
+            assert!(caught(|| v.set_if(e, |_| true)).is_err(), "set_if");
+            assert!(caught(|| v.update(|_| Some(plan.evil(n)))).is_err(), "update");
         }
         plan.clone.disarm();
         assert_eq!((v.version(), v.get().n), (0, 0), "unchanged");
@@ -586,6 +589,13 @@ fault_test! {
         let b = on_thread(v.wait_for_change());
         let c = on_task(v.wait_until(|e| e.n == 2));
         settle();
+        // At creation: the match on the current value is cloned.
+        plan.clone.panic(ANY, 0, 1);
+        let at_creation = v.wait_for(plan.evil(0));
+        plan.clone.disarm();
+        let r = caught(|| at_creation.blocking_timeout(LONG));
+        assert!(r.is_err_and(|m| m.contains("hostile clone")), "the finisher raises it");
+        assert_eq!(v.watcher_count(), 3);
         plan.clone.panic(2, 0, 1);
         assert_eq!(caught(|| v.set(plan.evil(2))).map_err(|_| ()), Ok(true), "the setter is not hit");
         plan.clone.disarm();
@@ -677,6 +687,12 @@ fault_test! {
         plan.eq.panic(7, 0, ALWAYS);
         assert!(caught(|| v.set(plan.evil(7))).is_err(), "watched");
         assert_outside_lock(&drops, "set with a subscription");
+        drops.lock().unwrap().clear();
+        assert!(caught(|| v.set_if(plan.evil(7), |_| true)).is_err(), "set_if");
+        assert_outside_lock(&drops, "set_if's value");
+        drops.lock().unwrap().clear();
+        assert!(caught(|| v.update(|_| Some(plan.evil(7)))).is_err(), "update");
+        assert_outside_lock(&drops, "update's value");
         plan.disarm_all();
         assert_eq!(v.version(), 0);
         assert!(v.set(plan.evil(1)));
