@@ -22,6 +22,9 @@ use std::time::{Duration, Instant};
 
 /// Matches any `n`.
 pub const ANY: u64 = u64::MAX;
+/// Added to `n` for a value made by [`Plan::tagged`], so a fault can pick that one instance's
+/// comparisons (e.g. a wait's target) and not every value numbered `n`.
+pub const TAG: u64 = 1 << 32;
 /// Fires on every matching call.
 pub const ALWAYS: u64 = u64::MAX;
 
@@ -154,6 +157,16 @@ impl Plan {
     pub fn evil(self: &Arc<Self>, n: u64) -> Evil {
         Evil {
             n,
+            tagged: false,
+            plan: Arc::clone(self),
+        }
+    }
+
+    /// As [`evil`](Plan::evil), also matched by `TAG + n` (its clones are tagged too).
+    pub fn tagged(self: &Arc<Self>, n: u64) -> Evil {
+        Evil {
+            n,
+            tagged: true,
             plan: Arc::clone(self),
         }
     }
@@ -164,14 +177,22 @@ impl Plan {
 /// panic there aborts any Rust program; that is not keepwatch's to contain); its hook runs.
 pub struct Evil {
     pub n: u64,
+    pub tagged: bool,
     pub plan: Arc<Plan>,
+}
+
+impl Evil {
+    fn keys(&self) -> [u64; 2] {
+        [self.n, if self.tagged { TAG + self.n } else { self.n }]
+    }
 }
 
 impl Clone for Evil {
     fn clone(&self) -> Self {
-        self.plan.clone.check("clone", &[self.n]);
+        self.plan.clone.check("clone", &self.keys());
         Evil {
             n: self.n,
+            tagged: self.tagged,
             plan: Arc::clone(&self.plan),
         }
     }
@@ -179,7 +200,8 @@ impl Clone for Evil {
 
 impl PartialEq for Evil {
     fn eq(&self, other: &Self) -> bool {
-        self.plan.eq.check("eq", &[self.n, other.n]);
+        let ([a, b], [c, d]) = (self.keys(), other.keys());
+        self.plan.eq.check("eq", &[a, c, b, d]);
         self.n == other.n
     }
 }
@@ -188,7 +210,7 @@ impl Drop for Evil {
     fn drop(&mut self) {
         self.plan
             .drop
-            .check_in("drop", &[self.n], thread::panicking());
+            .check_in("drop", &self.keys(), thread::panicking());
     }
 }
 
