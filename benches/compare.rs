@@ -1,9 +1,11 @@
-//! keepwatch side by side with its peers: one criterion group per workload of issue 4, each
-//! peer in the same group as keepwatch. `benches/report.py` turns the results into the table
-//! and chart of `docs/PERFORMANCE.md`.
+//! keepwatch side by side with its peers: one criterion group per workload of issue 10's table
+//! (set, get, fanout, pingpong-thread, pingpong-async, bridge, herd; memory is
+//! `benches/memory.rs`), each peer in the same group as keepwatch, so every ratio comes from
+//! one run. `benches/report.py` turns the results into the table and chart of
+//! `docs/PERFORMANCE.md`; `scripts/bench.sh` runs everything.
 //!
 //! Run: `CARGO_TARGET_DIR=target/bench cargo bench --bench compare` (a filter such as
-//! `-- pingpong` runs one group).
+//! `-- pingpong` runs one group). `KEEPWATCH_BENCH_SCALE=0.3` shortens every measurement.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,12 +16,21 @@ use std::time::{Duration, Instant};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
 use keepwatch::ValueWatcher;
 
+/// `ms` milliseconds, scaled by `KEEPWATCH_BENCH_SCALE` (default 1.0).
+fn ms(ms: u64) -> Duration {
+    let scale: f64 = std::env::var("KEEPWATCH_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1.0);
+    Duration::from_secs_f64(ms as f64 / 1000.0 * scale).max(Duration::from_millis(10))
+}
+
 /// Short measurements: the whole suite must run in minutes on a 2-core machine.
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
+        .warm_up_time(ms(500))
+        .measurement_time(ms(2000))
         .without_plots()
 }
 
@@ -88,54 +99,98 @@ fn get(c: &mut Criterion) {
 }
 
 // ---------------------------------------------------------------------------------------
-// fanout/N: one set with N subscriptions that are subscribed but not parked.
+// fanout/N: the cost per set with N idle subscriptions (subscribed, not parked), the issue's
+// definition. Sets are timed in batches; after each batch every subscription drains what it
+// missed, untimed, so each batch starts from empty queues. Same work for every peer: the
+// subscriptions are made once, the drain reads every message (tokio watch: marks the latest
+// seen), and the broadcast ring holds a whole batch, so it never lags or overwrites.
 
-/// Sets timed in one stretch before the idle subscriptions are reset (untimed): they never
-/// read, so the log they hold grows with every set, and must be let go of now and then.
-const FANOUT_CHUNK: u64 = 1024;
+/// Sets per timed batch; also the broadcast ring's capacity.
+const FANOUT_BATCH: u64 = 1024;
+
+/// Times `iters` calls of `send`, `FANOUT_BATCH` at a time, running `drain` (untimed) after
+/// each batch.
+fn fanout_batches(iters: u64, mut send: impl FnMut(), mut drain: impl FnMut()) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let batch = left.min(FANOUT_BATCH);
+        let start = Instant::now();
+        for _ in 0..batch {
+            send();
+        }
+        total += start.elapsed();
+        drain();
+        left -= batch;
+    }
+    total
+}
 
 fn fanout(c: &mut Criterion) {
     let mut g = c.benchmark_group("fanout");
-    g.warm_up_time(Duration::from_millis(200));
-    g.measurement_time(Duration::from_millis(800));
+    g.warm_up_time(ms(300));
+    g.measurement_time(ms(1000));
     for n in [1usize, 100, 1000] {
         g.bench_with_input(BenchmarkId::new("keepwatch", n), &n, |b, &n| {
             let v = ValueWatcher::new(0u64);
+            let mut subs: Vec<_> = (0..n).map(|_| v.subscribe()).collect();
             let mut x = 0u64;
             b.iter_custom(|iters| {
-                let mut total = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let chunk = left.min(FANOUT_CHUNK);
-                    let subs: Vec<_> = (0..n).map(|_| v.subscribe()).collect();
-                    let start = Instant::now();
-                    for _ in 0..chunk {
+                fanout_batches(
+                    iters,
+                    || {
                         x += 1;
                         black_box(v.set(black_box(x)));
-                    }
-                    total += start.elapsed();
-                    drop(subs);
-                    left -= chunk;
-                }
-                total
+                    },
+                    || {
+                        for s in subs.iter_mut() {
+                            while let Ok(Some(t)) = s.try_recv() {
+                                black_box(t);
+                            }
+                        }
+                    },
+                )
             })
         });
         g.bench_with_input(BenchmarkId::new("tokio-broadcast", n), &n, |b, &n| {
-            let (tx, _) = tokio::sync::broadcast::channel(1024);
-            let _rxs: Vec<_> = (0..n).map(|_| tx.subscribe()).collect();
+            let (tx, rx0) = tokio::sync::broadcast::channel(FANOUT_BATCH as usize);
+            let mut rxs: Vec<_> = (1..n).map(|_| tx.subscribe()).collect();
+            rxs.push(rx0);
             let mut x = 0u64;
-            b.iter(|| {
-                x += 1;
-                black_box(tx.send(black_box(x)).is_ok())
+            b.iter_custom(|iters| {
+                fanout_batches(
+                    iters,
+                    || {
+                        x += 1;
+                        black_box(tx.send(black_box(x)).is_ok());
+                    },
+                    || {
+                        for rx in rxs.iter_mut() {
+                            while let Ok(m) = rx.try_recv() {
+                                black_box(m);
+                            }
+                        }
+                    },
+                )
             })
         });
         g.bench_with_input(BenchmarkId::new("tokio-watch", n), &n, |b, &n| {
             let (tx, rx) = tokio::sync::watch::channel(0u64);
-            let _rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
+            let mut rxs: Vec<_> = (0..n).map(|_| rx.clone()).collect();
             let mut x = 0u64;
-            b.iter(|| {
-                x += 1;
-                black_box(tx.send(black_box(x)).is_ok())
+            b.iter_custom(|iters| {
+                fanout_batches(
+                    iters,
+                    || {
+                        x += 1;
+                        black_box(tx.send(black_box(x)).is_ok());
+                    },
+                    || {
+                        for rx in rxs.iter_mut() {
+                            black_box(*rx.borrow_and_update());
+                        }
+                    },
+                )
             })
         });
     }
@@ -352,6 +407,29 @@ fn pingpong_async(c: &mut Criterion) {
             )
         })
     });
+    // Reference: the bare wake-up, no value carried (a permit is stored if nobody waits yet).
+    g.bench_function("tokio-notify", |b| {
+        b.iter_custom(|iters| {
+            let ping = Arc::new(tokio::sync::Notify::new());
+            let pong = Arc::new(tokio::sync::Notify::new());
+            let (ping2, pong2) = (ping.clone(), pong.clone());
+            async_round_trips(
+                &rt,
+                async move {
+                    for _ in 0..iters {
+                        ping.notify_one();
+                        pong.notified().await;
+                    }
+                },
+                async move {
+                    for _ in 0..iters {
+                        ping2.notified().await;
+                        pong2.notify_one();
+                    }
+                },
+            )
+        })
+    });
     g.bench_function("tokio-mpsc", |b| {
         b.iter_custom(|iters| {
             let (ping_tx, mut ping_rx) = tokio::sync::mpsc::channel(1);
@@ -407,8 +485,8 @@ fn bridge(c: &mut Criterion) {
     let mut g = c.benchmark_group("bridge");
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
-    g.warm_up_time(Duration::from_millis(200));
-    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(ms(200));
+    g.measurement_time(ms(2000));
     g.bench_function("keepwatch", |b| {
         b.iter(|| {
             let v = ValueWatcher::new(0u64);
@@ -590,8 +668,8 @@ fn herd(c: &mut Criterion) {
     let mut g = c.benchmark_group("herd");
     g.sample_size(10);
     g.sampling_mode(SamplingMode::Flat);
-    g.warm_up_time(Duration::from_millis(200));
-    g.measurement_time(Duration::from_secs(2));
+    g.warm_up_time(ms(200));
+    g.measurement_time(ms(2000));
     for (mode, lockstep) in [("lockstep", true), ("burst", false)] {
         g.bench_function(BenchmarkId::new("keepwatch", mode), |b| {
             b.iter_custom(|iters| {

@@ -1,10 +1,13 @@
 //! Memory, counted by a global allocator: bytes per idle subscription and per queued
-//! transition, for keepwatch and `tokio::sync::broadcast`, with 1,000 subscriptions and 10,000
-//! queued `u64` transitions; then a check that memory returns to its starting level once every
-//! subscription has drained.
+//! transition, for keepwatch, `tokio::sync::broadcast` and (reference) `async-broadcast`, with
+//! 1,000 subscriptions and 10,000 queued `u64` transitions; then a check that memory returns
+//! to its starting level once every subscription has drained. Then the memory curves: bytes
+//! per pending wait (equality and predicate) and per idle subscription, for 1 to 100,000 of
+//! them.
 //!
 //! Run: `CARGO_TARGET_DIR=target/bench cargo bench --bench memory`. It prints a table and
-//! writes `target/bench/criterion/memory/estimates.json` for `benches/report.py`.
+//! writes `target/bench/criterion/memory/estimates.json` and
+//! `target/bench/criterion/curves/memory-*.json` for `benches/report.py`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
@@ -128,8 +131,156 @@ fn broadcast_shape() -> Shape {
     }
 }
 
+fn async_broadcast_shape() -> Shape {
+    let mut rxs = Vec::with_capacity(SUBS);
+    let start = live();
+    // Lossless: a full channel refuses (`try_broadcast` errs) rather than overwrites.
+    let (tx, rx0) = async_broadcast::broadcast(QUEUED as usize);
+    let created = live();
+    for _ in 1..SUBS {
+        rxs.push(rx0.new_receiver());
+    }
+    rxs.push(rx0);
+    let subscribed = live();
+    for i in 1..=QUEUED {
+        tx.try_broadcast(i).unwrap();
+    }
+    let queued = live();
+    for rx in &mut rxs {
+        while rx.try_recv().is_ok() {}
+    }
+    let drained = live();
+    rxs.clear();
+    drop(tx);
+    let dropped = live();
+    let handle = std::mem::size_of::<async_broadcast::Receiver<u64>>() as f64;
+    Shape {
+        name: "async-broadcast",
+        per_subscription: (subscribed - created) as f64 / SUBS as f64 + handle,
+        per_transition: ((queued - subscribed) + (created - start)) as f64 / QUEUED as f64,
+        total: queued - start + (SUBS as f64 * handle) as isize,
+        after_drain: drained - subscribed,
+        after_drop: dropped - start,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Memory curves: bytes per item (heap bytes it added, plus its handle) for 1 to 100,000 items.
+
+const LOADS: [usize; 6] = [1, 10, 100, 1_000, 10_000, 100_000];
+
+/// Bytes per item for `n` items made by `make` on a fresh value or channel `ctx` (its own
+/// bytes not counted); `H` is the handle kept for each item.
+fn per_item<C, H>(n: usize, ctx: impl FnOnce() -> C, make: impl Fn(&C, usize) -> H) -> f64 {
+    let c = ctx();
+    let mut items = Vec::with_capacity(n);
+    let start = live();
+    for i in 0..n {
+        items.push(make(&c, i));
+    }
+    let grown = live() - start;
+    drop(items);
+    drop(c);
+    grown as f64 / n as f64 + std::mem::size_of::<H>() as f64
+}
+
+/// Writes one curve as `benches/curves.rs` does (points: `[x, bytes, bytes, 1]`).
+fn write_curve(id: &str, title: &str, x: &str, series: &[(&str, Vec<(usize, f64)>)]) {
+    println!("{id} — {title}");
+    let mut parts = Vec::new();
+    for (name, points) in series {
+        let shown = points
+            .iter()
+            .map(|(n, b)| format!("{n}: {b:.1}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        println!("  {name:<24} {shown}");
+        let pts = points
+            .iter()
+            .map(|(n, b)| format!("[{n}, {b:.2}, {b:.2}, 1]"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        parts.push(format!("{{\"name\": \"{name}\", \"points\": [{pts}]}}"));
+    }
+    let json = format!(
+        "{{\"id\": \"{id}\", \"title\": \"{title}\", \"x\": \"{x}\", \
+         \"y\": \"bytes per item (heap + handle)\", \"points\": \"[x, bytes, bytes, 1]\", \
+         \"series\": [\n  {}\n]}}\n",
+        parts.join(",\n  ")
+    );
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("criterion/curves");
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(dir.join(format!("{id}.json")), json);
+    }
+}
+
+fn memory_curves() {
+    println!(
+        "handles: Wait<u64> {} B, Subscription<u64> {} B, broadcast::Receiver<u64> {} B",
+        std::mem::size_of::<keepwatch::Wait<u64>>(),
+        std::mem::size_of::<keepwatch::Subscription<u64>>(),
+        std::mem::size_of::<tokio::sync::broadcast::Receiver<u64>>()
+    );
+    let curve = |make: &dyn Fn(usize) -> f64| LOADS.iter().map(|&n| (n, make(n))).collect();
+    let eq: Vec<_> = curve(&|n| {
+        per_item(
+            n,
+            || ValueWatcher::new(0u64),
+            |v, i| v.wait_for(1_000_000 + i as u64),
+        )
+    });
+    let pred: Vec<_> = curve(&|n| {
+        per_item(
+            n,
+            || ValueWatcher::new(0u64),
+            |v, i| {
+                let t = 1_000_000 + i as u64;
+                v.wait_until(move |x| *x == t)
+            },
+        )
+    });
+    write_curve(
+        "memory-waits",
+        "memory per pending wait (u64 value)",
+        "pending waits",
+        &[("keepwatch wait_for", eq), ("keepwatch wait_until", pred)],
+    );
+    let kw: Vec<_> = curve(&|n| per_item(n, || ValueWatcher::new(0u64), |v, _| v.subscribe()));
+    let bc: Vec<_> = curve(&|n| {
+        per_item(
+            n,
+            || tokio::sync::broadcast::channel::<u64>(16).0,
+            |tx, _| tx.subscribe(),
+        )
+    });
+    let ab: Vec<_> = curve(&|n| {
+        per_item(
+            n,
+            || async_broadcast::broadcast::<u64>(16).1,
+            |rx, _| rx.new_receiver(),
+        )
+    });
+    write_curve(
+        "memory-subs",
+        "memory per idle subscription (u64 value, nothing queued)",
+        "idle subscriptions",
+        &[
+            ("keepwatch", kw),
+            ("tokio-broadcast", bc),
+            ("async-broadcast", ab),
+        ],
+    );
+}
+
 fn main() {
-    let shapes = [keepwatch_shape(), broadcast_shape()];
+    let shapes = [
+        keepwatch_shape(),
+        broadcast_shape(),
+        async_broadcast_shape(),
+    ];
     println!(
         "memory: {SUBS} subscriptions, {QUEUED} queued u64 transitions (bytes; handles included)"
     );
@@ -161,4 +312,5 @@ fn main() {
     if std::fs::create_dir_all(&dir).is_ok() {
         let _ = std::fs::write(dir.join("estimates.json"), format!("{{{json}}}\n"));
     }
+    memory_curves();
 }
