@@ -1,12 +1,13 @@
 //! `Mirror<T>`: opening a key, reading it through keepwatch, writing it through etcd.
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use etcd_client::{Client, Compare, CompareOp, ConnectOptions, Txn, TxnOp, TxnOpResponse};
-use keepwatch::{ValueWatcher, Wait};
+use keepwatch::{ValueReader, ValueWatcher, Wait};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -78,6 +79,7 @@ pub(crate) struct Shared {
     endpoints: Vec<String>,
     client: Mutex<Client>,
     gaps: AtomicU64,
+    conflicts: AtomicU64,
 }
 
 impl Shared {
@@ -134,6 +136,7 @@ pub struct Mirror<T: Clone + PartialEq + Send + 'static> {
 struct Inner<T: Clone + PartialEq + Send + 'static> {
     key: Vec<u8>,
     value: ValueWatcher<KeyState<T>>,
+    reader: ValueReader<KeyState<T>>,
     status: ValueWatcher<Status>,
     shared: Arc<Shared>,
     runtime: RuntimeThread,
@@ -227,6 +230,7 @@ where
             endpoints,
             client: Mutex::new(client),
             gaps: AtomicU64::new(0),
+            conflicts: AtomicU64::new(0),
         });
         let watch = Loop {
             shared: shared.clone(),
@@ -236,10 +240,12 @@ where
             next,
         };
         runtime.spawn(watch.run(stream));
+        let reader = value.reader();
         Ok(Mirror {
             inner: Arc::new(Inner {
                 key,
                 value,
+                reader,
                 status,
                 shared,
                 runtime,
@@ -399,6 +405,7 @@ where
                 };
             }
             // Lost the race: etcd sent the key as it is now; decide again on that.
+            inner.shared.conflicts.fetch_add(1, Ordering::Relaxed);
             let kv = response.op_responses().into_iter().find_map(|r| match r {
                 TxnOpResponse::Get(get) => Some(get.kvs().first().cloned()),
                 _ => None,
@@ -426,15 +433,47 @@ fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(|e| Error::Encode(e.to_string()))
 }
 
+/// Reading, waiting, subscribing and deriving: every method of keepwatch's
+/// [`ValueReader`] (`get`, `with`, `version`, `subscribe`, `subscribe_bounded`, `on_change`,
+/// `on_value`, `wait_for`, `wait_until`, `wait_map`, `wait_transition`, `wait_for_change`,
+/// `closed`, `is_closed`, `watcher_count`, `map`, `zip`), with keepwatch's guarantees, on the
+/// mirror's local value. `version()` counts the mirror's transitions since it opened: one per
+/// revision of the key, plus one per compaction [`Gap`](crate::Gap).
+impl<T: Clone + PartialEq + Send + 'static> Deref for Mirror<T> {
+    type Target = ValueReader<KeyState<T>>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner.reader
+    }
+}
+
 impl<T: Clone + PartialEq + Send + 'static> Mirror<T> {
+    /// A read-only keepwatch handle to the mirror's value, to hand to code that only reads or
+    /// waits. It does not keep the mirror open; it keeps the last state readable.
+    pub fn reader(&self) -> ValueReader<KeyState<T>> {
+        self.inner.reader.clone()
+    }
+
+    /// The connection's state as a keepwatch value: wait on it or subscribe to it to learn
+    /// when the watch is lost and resumed.
+    pub fn status_reader(&self) -> ValueReader<Status> {
+        self.inner.status.reader()
+    }
+
+    /// Completes with the first state holding a value equal to `value` (the current one, or
+    /// a later one even if the key has moved on since).
+    pub fn wait_for_value(&self, value: T) -> Wait<KeyState<T>>
+    where
+        T: Sync,
+    {
+        self.inner
+            .reader
+            .wait_until(move |s| s.value() == Some(&value))
+    }
+
     /// The key this mirror watches.
     pub fn key(&self) -> &[u8] {
         &self.inner.key
-    }
-
-    /// The current state of the key as the mirror knows it.
-    pub fn get(&self) -> KeyState<T> {
-        self.inner.value.get()
     }
 
     /// The current decoded value, if the key holds one.
@@ -458,95 +497,16 @@ impl<T: Clone + PartialEq + Send + 'static> Mirror<T> {
         self.inner.shared.gaps.load(Ordering::Relaxed)
     }
 
+    /// How many of this mirror's guarded transactions found the key changed since the state
+    /// they were decided on (another writer got there first) and were decided again.
+    pub fn conflicts(&self) -> u64 {
+        self.inner.shared.conflicts.load(Ordering::Relaxed)
+    }
+
     /// Closes the mirror: stops the watch; pending waits end with `Closed`, subscriptions
     /// deliver what they hold and end, later writes return [`Error::Closed`]. The last state
     /// stays readable.
     pub fn close(&self) {
         self.inner.shut();
-    }
-
-    /// Whether the mirror is closed.
-    pub fn is_closed(&self) -> bool {
-        self.inner.value.is_closed()
-    }
-}
-
-/// Reading and waiting: keepwatch's own methods on the mirror's local value, with their
-/// meaning and guarantees (see keepwatch's documentation).
-impl<T: Clone + PartialEq + Send + 'static> Mirror<T> {
-    /// Reads the current state without cloning it; `f` must not call into this mirror.
-    pub fn with<R>(&self, f: impl FnOnce(&KeyState<T>) -> R) -> R {
-        self.inner.value.with(f)
-    }
-
-    /// How many transitions the mirror has made since it opened (keepwatch's `version`):
-    /// one per revision of the key, plus one per compaction gap.
-    pub fn transitions(&self) -> u64 {
-        self.inner.value.version()
-    }
-
-    /// Every transition after this call, in revision order (keepwatch's `subscribe`).
-    pub fn subscribe(&self) -> keepwatch::Subscription<KeyState<T>> {
-        self.inner.value.subscribe()
-    }
-
-    /// As [`subscribe`](Mirror::subscribe) with a memory bound (keepwatch's
-    /// `subscribe_bounded`): a subscriber more than `max_unread` behind gets `Lagged`.
-    pub fn subscribe_bounded(&self, max_unread: usize) -> keepwatch::Subscription<KeyState<T>> {
-        self.inner.value.subscribe_bounded(max_unread)
-    }
-
-    /// `f(old, new)` for every transition after this call (keepwatch's `on_change`).
-    pub fn on_change(
-        &self,
-        f: impl FnMut(&KeyState<T>, &KeyState<T>) + Send + 'static,
-    ) -> keepwatch::CallbackHandle {
-        self.inner.value.on_change(f)
-    }
-
-    /// Completes with the first state for which `pred` holds: the current one, or a later
-    /// one even if the key has moved on since (keepwatch's `wait_until`).
-    pub fn wait_until(
-        &self,
-        pred: impl Fn(&KeyState<T>) -> bool + Send + 'static,
-    ) -> Wait<KeyState<T>> {
-        self.inner.value.wait_until(pred)
-    }
-
-    /// Completes with the first state holding a value equal to `value`.
-    pub fn wait_for_value(&self, value: T) -> Wait<KeyState<T>>
-    where
-        T: Sync,
-    {
-        self.inner
-            .value
-            .wait_until(move |s| s.value() == Some(&value))
-    }
-
-    /// Completes with the first `Some(u)` that `f` returns (keepwatch's `wait_map`).
-    pub fn wait_map<U: Send + 'static>(
-        &self,
-        f: impl Fn(&KeyState<T>) -> Option<U> + Send + 'static,
-    ) -> Wait<U> {
-        self.inner.value.wait_map(f)
-    }
-
-    /// Completes with the first transition after this call for which `pred(old, new)` holds
-    /// (keepwatch's `wait_transition`).
-    pub fn wait_transition(
-        &self,
-        pred: impl Fn(&KeyState<T>, &KeyState<T>) -> bool + Send + 'static,
-    ) -> Wait<keepwatch::Transition<KeyState<T>>> {
-        self.inner.value.wait_transition(pred)
-    }
-
-    /// Completes with the next state (keepwatch's `wait_for_change`).
-    pub fn wait_for_change(&self) -> Wait<KeyState<T>> {
-        self.inner.value.wait_for_change()
-    }
-
-    /// Subscriptions and waits on the mirror still pending (keepwatch's `watcher_count`).
-    pub fn watcher_count(&self) -> usize {
-        self.inner.value.watcher_count()
     }
 }

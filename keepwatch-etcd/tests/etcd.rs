@@ -60,6 +60,7 @@ async fn child_process() {
             let rounds: u32 = std::env::var("KW_ROUNDS").unwrap().parse().unwrap();
             let mirror = open::<Race>(&endpoint, &key).await;
             race(&mirror, &me, rounds, |line| println!("KW {line}")).await;
+            println!("KW conflicts {}", mirror.conflicts());
         }
         "writer" => {
             let n: u64 = std::env::var("KW_N").unwrap().parse().unwrap();
@@ -138,6 +139,7 @@ async fn two_processes_and_a_task_race_set_if_with_one_winner_per_round() {
             let mirror = open::<Race>(&endpoint, &key).await;
             let mut wins = Vec::new();
             race(&mirror, "a", ROUNDS, |line| wins.push(line)).await;
+            wins.push(format!("conflicts {}", mirror.conflicts()));
             wins
         })
     };
@@ -165,15 +167,22 @@ async fn two_processes_and_a_task_race_set_if_with_one_winner_per_round() {
     }
 
     let mut wins: Vec<(u32, String)> = Vec::new();
-    for line in bounded(local).await.unwrap() {
-        wins.push((line.split(' ').nth(1).unwrap().parse().unwrap(), "a".into()));
-    }
+    let mut conflicts = 0u64;
+    let mut reports = vec![("a", bounded(local).await.unwrap())];
     for (child, name) in children.into_iter().zip(["b", "c"]) {
-        for line in child_report(child).await {
-            wins.push((
-                line.split(' ').nth(1).unwrap().parse().unwrap(),
-                name.into(),
-            ));
+        reports.push((name, child_report(child).await));
+    }
+    for (name, lines) in reports {
+        for line in lines {
+            let mut words = line.split(' ');
+            match (
+                words.next(),
+                words.next().map(|n| n.parse::<u64>().unwrap()),
+            ) {
+                (Some("win"), Some(round)) => wins.push((round as u32, name.to_string())),
+                (Some("conflicts"), Some(n)) => conflicts += n,
+                _ => panic!("unexpected report {line:?}"),
+            }
         }
     }
     wins.sort();
@@ -194,7 +203,10 @@ async fn two_processes_and_a_task_race_set_if_with_one_winner_per_round() {
     }
     assert!(history.try_recv().unwrap().is_none(), "no extra transition");
     let by: std::collections::BTreeSet<_> = winners.iter().collect();
-    eprintln!("race: {ROUNDS} rounds, one winner each; winners seen: {by:?}");
+    eprintln!(
+        "race: {ROUNDS} rounds, one winner each; winners seen: {by:?}; \
+         {conflicts} guarded transactions lost a race and were decided again"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -286,6 +298,7 @@ async fn server_killed_and_restarted_mid_stream_loses_and_repeats_nothing() {
     let key = unique_key("kill");
     let observer = open::<u64>(&etcd.endpoint, &key).await;
     let mut sub = observer.subscribe();
+    let mut status = observer.status_reader().subscribe();
     let writer = open::<u64>(&etcd.endpoint, &key).await;
     // The writer goes on through the outage: a failed write is retried, and set_if on the
     // previous value makes the retry of a write that did commit a no-op.
@@ -335,6 +348,14 @@ async fn server_killed_and_restarted_mid_stream_loses_and_repeats_nothing() {
         .all(|w| w[0].new.revision < w[1].new.revision));
     assert!(seen.iter().all(|t| t.new.gap.is_none()));
     assert!(sub.try_recv().unwrap().is_none(), "nothing repeated after");
+    let statuses: Vec<Status> = std::iter::from_fn(|| status.try_recv().unwrap())
+        .map(|t| t.new)
+        .collect();
+    assert!(
+        matches!(statuses.first(), Some(Status::Reconnecting { .. })),
+        "{statuses:?}"
+    );
+    assert_eq!(statuses.last(), Some(&Status::Live), "{statuses:?}");
     eprintln!(
         "kill/restart: killed at value {:?}, writer saw {failures} failed writes, observer got all {N} transitions in order",
         during.value()
@@ -518,6 +539,12 @@ async fn set_update_modify_and_the_mirror_shows_each_write_when_it_returns() {
     let endpoint = endpoint();
     let key = unique_key("writes");
     let mirror = open::<Vec<u32>>(&endpoint, &key).await;
+    // Derived values: the whole keepwatch API is there (the mirror derefs to a ValueReader).
+    let len = mirror.map(|s| s.value().map_or(0, Vec::len));
+    let len_two = len.wait_for(2);
+    let reader = mirror.reader();
+    let both = len.zip(&reader.map(|s| s.revision));
+    let mut both_sub = both.subscribe();
     let r1 = bounded(mirror.set(vec![1])).await.unwrap().unwrap();
     assert_eq!(
         (mirror.value(), mirror.revision()),
@@ -535,6 +562,9 @@ async fn set_update_modify_and_the_mirror_shows_each_write_when_it_returns() {
         .unwrap();
     assert!(r2 > r1);
     assert_eq!(mirror.value(), Some(vec![1, 2]));
+    assert_eq!(len_two.timeout(BOUND).await, Ok(2));
+    let t = both_sub.recv().timeout(BOUND).await.unwrap();
+    assert_eq!(t.new.0, 1, "the derived pair follows the mirror");
     assert_eq!(
         bounded(mirror.modify(|_| {})).await.unwrap(),
         None,
@@ -550,7 +580,7 @@ async fn set_update_modify_and_the_mirror_shows_each_write_when_it_returns() {
         r3.is_some(),
         "set_if writes an equal value when the condition holds"
     );
-    assert_eq!(mirror.transitions(), 3);
+    assert_eq!(mirror.version(), 3);
     // From a plain thread: the write future runs under any executor.
     let m = mirror.clone();
     let r = std::thread::spawn(move || futures::executor::block_on(m.set(vec![3])))
