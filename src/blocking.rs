@@ -1,10 +1,11 @@
-//! The one loop that blocks an OS thread on a registration, shared by `Wait` and `Recv`: the
-//! blocking finishers and the async ones end in the same poll, with a different sink.
+//! The one loop that blocks an OS thread on a registration, and the finishers written once for
+//! every kind of wait: `Wait` and `Recv` both end in the same poll, with a thread or a task as
+//! the sink, and get their `blocking*` and `timeout` methods from one macro.
 
 use std::task::Poll;
 use std::time::Instant;
 
-use crate::loom::{park, park_timeout, spin_loop};
+use crate::loom::{park, park_timeout, spin_loop, yield_now};
 use crate::sink::Waiter;
 
 /// A registration that can be polled for a thread or for a task.
@@ -14,30 +15,34 @@ pub(crate) trait Pollable {
     /// Returns the result if ready; otherwise registers `waiter` to be woken when it may be.
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output>;
 
-    /// The value's wake counter (`Shared::epoch`), if a blocked thread may spin on it before
-    /// parking. It changes after every critical section that woke someone.
-    fn epoch(&self) -> Option<usize> {
-        None
-    }
+    /// A number that changes when the registration may have become ready (the wait's ready
+    /// flag, or the value's wake counter), read without a lock; `None` if there is none. A
+    /// blocked thread spins on it before parking.
+    fn hint(&self) -> Option<usize>;
 }
 
-/// Steps of the bounded spin before a park: step `s` spins `2^s` times (127 `spin_loop`
-/// hints in all, about 0.1 to 3 µs depending on the CPU's pause latency), reading one atomic
-/// (never the lock) after each step. Like the spin half of crossbeam's `Backoff`, for the same
-/// reason: a park and unpark costs about 5 to 10 µs, while the partner a ping-pong waits for is
-/// often done within a microsecond. No `yield_now` steps: on a busy machine a yield hands the
-/// core to another process for a whole time slice (measured: 2.5× slower round trips under
-/// load), so the spin stays short and then parks. Under loom: one step, so the models see
-/// the spin path without exploring 127 loads.
+/// Spin steps before a park: step `s` spins `2^s` times, reading the hint after each step.
+/// Under loom: one step, so the models see the spin path without exploring every load.
 const SPIN_STEPS: u32 = if cfg!(keepwatch_loom) { 1 } else { 7 };
 
-/// Spins (bounded) until the wake counter moves from `seen`: `true` if it did.
-fn spin_until_changed<P: Pollable>(registration: &P, seen: usize) -> bool {
+/// Yield steps after the spin, before the park: each gives the core away once and reads the
+/// hint. A partner that runs on the same core (or was descheduled) gets to finish its half of
+/// a hand-off; a park and an unpark cost several microseconds, a yield well under one.
+const YIELD_STEPS: u32 = if cfg!(keepwatch_loom) { 0 } else { 4 };
+
+/// Waits (bounded) for the hint to move from `seen`: `true` if it did.
+fn backoff<P: Pollable>(registration: &P, seen: usize) -> bool {
     for step in 0..SPIN_STEPS {
         for _ in 0..1u32 << step {
             spin_loop();
         }
-        if registration.epoch() != Some(seen) {
+        if registration.hint() != Some(seen) {
+            return true;
+        }
+    }
+    for _ in 0..YIELD_STEPS {
+        yield_now();
+        if registration.hint() != Some(seen) {
             return true;
         }
     }
@@ -51,19 +56,19 @@ pub(crate) fn block_on<P: Pollable>(
 ) -> Option<P::Output> {
     loop {
         // Read before the poll: a wake that completes this registration after the poll moves
-        // the counter after this read.
-        let seen = registration.epoch();
+        // the hint after this read.
+        let seen = registration.hint();
         // Register first (inside `poll_as`, under the lock), then park: a wake that comes in
         // between leaves the unpark token set, so the park returns at once.
         if let Poll::Ready(output) = registration.poll_as(Waiter::Thread) {
             return Some(output);
         }
-        // Spin briefly on the counter before parking; on a change, poll once more (the lock
-        // decides). At most one spin per park, so a deadline is still checked below. A wake
-        // that lands during the spin leaves an unpark token: a later park returns at once and
-        // this loop (or the next blocking call's) polls again, as after any spurious wake-up.
+        // Back off briefly on the hint before parking; on a change, poll once more (the lock
+        // decides). At most one backoff per park, so a deadline is still checked below. A wake
+        // that lands during it leaves an unpark token: a later park returns at once and this
+        // loop (or the next blocking call's) polls again, as after any spurious wake-up.
         if let Some(seen) = seen {
-            if spin_until_changed(registration, seen) {
+            if backoff(registration, seen) {
                 if let Poll::Ready(output) = registration.poll_as(Waiter::Thread) {
                     return Some(output);
                 }
@@ -79,15 +84,6 @@ pub(crate) fn block_on<P: Pollable>(
                 park_timeout(deadline - now);
             }
         }
-        // MUTANT (loom-tests/mutants.sh): trusts the wake-up instead of polling again in the
-        // loop; a stale unpark then ends a blocking wait with nothing.
-        #[cfg(keepwatch_mutant = "skip_recheck_after_park")]
-        if deadline.is_none() {
-            return match registration.poll_as(Waiter::Nobody) {
-                Poll::Ready(output) => Some(output),
-                Poll::Pending => None,
-            };
-        }
         // Parks can end spuriously, or for an earlier registration's wake: poll again.
     }
 }
@@ -96,3 +92,93 @@ pub(crate) fn block_on<P: Pollable>(
 pub(crate) fn deadline_after(timeout: std::time::Duration) -> Option<Instant> {
     Instant::now().checked_add(timeout)
 }
+
+/// The finishers of a wait-like type, written once: `blocking`, `blocking_timeout`,
+/// `blocking_deadline` and `timeout`, all over its `Pollable` impl.
+///
+/// Arguments: the impl header in brackets, the output type, what one such wait is called in
+/// the docs, then the four examples.
+macro_rules! finishers {
+    (
+        [$($header:tt)*], $out:ty, $what:literal,
+        $ex_blocking:literal, $ex_timeout:literal, $ex_deadline:literal, $ex_async:literal
+    ) => {
+        $($header)* {
+            #[doc = concat!("Blocks this thread until the ", $what, " completes.")]
+            ///
+            /// Don't call it on an async runtime's worker thread: it blocks that thread.
+            ///
+            /// # Errors
+            ///
+            /// [`Error::Closed`](crate::Error::Closed) if the value closes first (see
+            /// [Close](crate#close)).
+            ///
+            /// # Panics
+            ///
+            /// With the original payload, if the wait's predicate panicked; if it was already
+            /// completed by a poll.
+            ///
+            /// # Examples
+            ///
+            #[doc = $ex_blocking]
+            pub fn blocking(mut self) -> $out {
+                $crate::blocking::block_on(&mut self, None).expect("no deadline")
+            }
+
+            #[doc = concat!("As `blocking`, giving up with [`Error::TimedOut`](crate::Error::TimedOut) after `timeout`; the ", $what, " is deregistered then.")]
+            ///
+            /// # Errors
+            ///
+            /// [`Error::TimedOut`](crate::Error::TimedOut) once `timeout` has passed, and as
+            /// for `blocking`.
+            ///
+            /// # Panics
+            ///
+            /// As `blocking`.
+            ///
+            /// # Examples
+            ///
+            #[doc = $ex_timeout]
+            pub fn blocking_timeout(self, timeout: std::time::Duration) -> $out {
+                match $crate::blocking::deadline_after(timeout) {
+                    Some(deadline) => self.blocking_deadline(deadline),
+                    None => self.blocking(),
+                }
+            }
+
+            #[doc = concat!("As `blocking`, giving up with [`Error::TimedOut`](crate::Error::TimedOut) at `deadline`; the ", $what, " is deregistered then.")]
+            ///
+            /// # Errors
+            ///
+            /// [`Error::TimedOut`](crate::Error::TimedOut) at `deadline`, and as for
+            /// `blocking`.
+            ///
+            /// # Panics
+            ///
+            /// As `blocking`.
+            ///
+            /// # Examples
+            ///
+            #[doc = $ex_deadline]
+            pub fn blocking_deadline(mut self, deadline: std::time::Instant) -> $out {
+                $crate::blocking::block_on(&mut self, Some(deadline))
+                    .unwrap_or(Err($crate::Error::TimedOut))
+            }
+
+            #[doc = concat!("The ", $what, " with a time limit, as a future that works on any executor: it completes with [`Error::TimedOut`](crate::Error::TimedOut) after `timeout` (see [`Timeout`](crate::Timeout)).")]
+            ///
+            /// # Cancel safety
+            ///
+            /// Dropping the returned future deregisters the inner one, as dropping it would.
+            ///
+            /// # Examples
+            ///
+            #[doc = $ex_async]
+            pub fn timeout(self, timeout: std::time::Duration) -> $crate::Timeout<Self> {
+                $crate::Timeout::new(self, timeout)
+            }
+        }
+    };
+}
+
+pub(crate) use finishers;

@@ -100,22 +100,31 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-mod blocking;
-mod callback;
+// The modules, bottom to top: each uses only those above it in this list.
+mod blocking; // the park loop and the finishers written once
+mod callback; // callbacks and their queue; `CallbackHandle`
+mod coop; // tokio's cooperative budget (the `tokio` feature)
+mod derive; // `map` and `zip`
 mod error;
-mod log;
-mod loom;
-mod sink;
-mod state;
-mod subscription;
+mod fault; // containing panics of user code
+mod lock; // a value's lock: re-entrancy and lock-order cycles become panics
+mod log; // the transition log subscriptions read
+mod loom; // the sync shim: std/parking_lot, or loom under `cfg(keepwatch_loom)`
+mod reader; // `ValueReader`: every reading, waiting, deriving method
+mod registry; // the pending waits of a value
+mod sink; // whom to wake: a waker or a thread; registering without user code under a lock
+mod slab; // small containers: a slab, a drop bin
+mod slot; // one wait's outcome, filled by the setter, taken by the waiter
+mod state; // the locked state and `Effects`: decide under the lock, act after it
+mod subscription; // `Subscription`, `Recv`, iterators and streams
 mod timeout;
 mod transition;
 mod value;
-mod wait;
-mod waits;
+mod wait; // `Wait` // `ValueWatcher`: the methods that change the value; `WeakValueWatcher`
 
 pub use callback::CallbackHandle;
 pub use error::Error;
+pub use reader::ValueReader;
 pub use subscription::{Iter, IterResults, Recv, Results, Subscription};
 pub use timeout::Timeout;
 pub use transition::Transition;
@@ -131,6 +140,8 @@ fn _assert_auto_traits() {
     fn all<T: Clone + PartialEq + Send + Unpin + 'static>() {
         send::<ValueWatcher<T>>();
         sync::<ValueWatcher<T>>();
+        send::<ValueReader<T>>();
+        sync::<ValueReader<T>>();
         send::<WeakValueWatcher<T>>();
         sync::<WeakValueWatcher<T>>();
         send::<Wait<T>>();

@@ -4,7 +4,8 @@
 
 use std::collections::VecDeque;
 
-use crate::sink::{Sink, Waiter, Wakes};
+use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
+use crate::slab::{Bin, Slab};
 use crate::Transition;
 
 /// The most entries' worth of storage an empty log keeps.
@@ -39,10 +40,7 @@ pub(crate) struct Log<T> {
     start: u64,
     /// The `old` of `entries[0]`. Kept (equal to the current value) when the log has drained.
     first_old: Option<T>,
-    cursors: Vec<Option<Cursor>>,
-    free: Vec<usize>,
-    /// Live subscriptions.
-    live: usize,
+    cursors: Slab<Cursor>,
     /// Keys of subscriptions with a sink, woken by the next append: an append wakes only
     /// those, so it costs O(1) with any number of idle subscriptions.
     parked: Vec<usize>,
@@ -51,24 +49,25 @@ pub(crate) struct Log<T> {
 }
 
 /// What reading a subscription's next transitions gives.
-pub(crate) enum Read<T> {
-    /// The next transition (any more taken with it are in the reader's buffer).
-    Next(Transition<T>),
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// Transitions were moved into the reader's buffer.
+    Taken,
     /// A bounded subscription fell behind: this many transitions were dropped for it.
     Lagged(u64),
-    /// Nothing new.
-    Empty,
+    /// Nothing new; the reader's sink is registered (the one it replaced is returned).
+    Empty(Option<Sink>),
+    /// Nothing new, and registering needs a waker clone made outside the lock.
+    NeedsClone,
 }
 
-impl<T: Clone> Log<T> {
+impl<T> Log<T> {
     pub(crate) fn new() -> Self {
         Log {
             entries: VecDeque::new(),
             start: 1,
             first_old: None,
-            cursors: Vec::new(),
-            free: Vec::new(),
-            live: 0,
+            cursors: Slab::default(),
             parked: Vec::new(),
             bounded: Vec::new(),
         }
@@ -77,11 +76,19 @@ impl<T: Clone> Log<T> {
     /// Whether any subscription is live: only then does a transition need logging.
     #[inline]
     pub(crate) fn has_readers(&self) -> bool {
-        self.live > 0
+        self.cursors.len() > 0
     }
 
     pub(crate) fn readers(&self) -> usize {
-        self.live
+        self.cursors.len()
+    }
+
+    /// How many transitions subscription `key` has yet to read from the log.
+    pub(crate) fn unread(&self, key: usize) -> usize {
+        let end = self.start + self.entries.len() as u64;
+        self.cursors
+            .get(key)
+            .map_or(0, |cursor| end.saturating_sub(cursor.next) as usize)
     }
 
     /// Registers a subscription that reads every transition after `version`.
@@ -93,40 +100,31 @@ impl<T: Clone> Log<T> {
             sink: None,
             parked: false,
         };
-        let key = match self.free.pop() {
-            Some(key) => {
-                self.cursors[key] = Some(cursor);
-                key
-            }
-            None => {
-                self.cursors.push(Some(cursor));
-                self.cursors.len() - 1
-            }
-        };
+        let key = self.cursors.insert(cursor);
         if bound.is_some() {
             self.bounded.push(key);
         }
-        self.live += 1;
         key
     }
 
     fn cursor(&mut self, key: usize) -> &mut Cursor {
-        self.cursors[key]
-            .as_mut()
+        self.cursors
+            .get_mut(key)
             .expect("keepwatch: internal error: unknown subscription key")
     }
 
     /// Logs the transition `old → new` to `version` for every live subscription and collects
-    /// the parked ones' sinks. Returns the values it no longer keeps (to drop outside the
-    /// lock): at most two, as at most one entry is freed per append (see below).
+    /// the parked ones' sinks. Puts the values it no longer keeps in `spare`, to drop outside
+    /// the lock.
     pub(crate) fn append(
         &mut self,
         old: T,
         new: T,
         version: u64,
         wakes: &mut Wakes,
-    ) -> [Option<T>; 2] {
-        let spare = if self.entries.is_empty() {
+        spare: &mut Bin<T>,
+    ) {
+        let old = if self.entries.is_empty() {
             self.start = version;
             self.first_old.replace(old)
         } else {
@@ -134,10 +132,11 @@ impl<T: Clone> Log<T> {
         };
         self.entries.push_back(Entry {
             new,
-            unread: self.live,
+            unread: self.cursors.len(),
         });
+        spare.extend(old);
         for key in self.parked.drain(..) {
-            if let Some(cursor) = self.cursors[key].as_mut() {
+            if let Some(cursor) = self.cursors.get_mut(key) {
                 cursor.parked = false;
                 wakes.take_from(&mut cursor.sink);
             }
@@ -145,7 +144,6 @@ impl<T: Clone> Log<T> {
         // A bounded subscription that now has more unread entries than its bound skips its
         // oldest. Two subscriptions skipping can free only one entry: the oldest is freed by
         // the last of its readers to skip, who then still needs the next one.
-        let mut freed = None;
         for i in 0..self.bounded.len() {
             let key = self.bounded[i];
             let cursor = self.cursor(key);
@@ -154,13 +152,9 @@ impl<T: Clone> Log<T> {
                 let skipped = cursor.next;
                 cursor.next += 1;
                 cursor.lagged += 1;
-                if let Some(dropped) = self.mark_read(skipped) {
-                    debug_assert!(freed.is_none(), "one entry freed per append");
-                    freed = Some(dropped);
-                }
+                spare.extend(self.mark_read(skipped));
             }
         }
-        [spare, freed]
     }
 
     /// Counts entry `version` as read by one more subscription; frees it if it was the last
@@ -192,69 +186,6 @@ impl<T: Clone> Log<T> {
         entry.new
     }
 
-    /// Reads up to `max` of subscription `key`'s next transitions, the first returned and the
-    /// rest moved into `out` (one at a time for a bounded subscription, so its lag is told
-    /// exactly where it happens), or registers
-    /// `waiter` for the next append and returns the sink it replaced (drop it outside the
-    /// lock). Taking a batch under one lock keeps a fast reader off the setter's lock.
-    pub(crate) fn read(
-        &mut self,
-        key: usize,
-        waiter: Waiter<'_>,
-        out: &mut VecDeque<Transition<T>>,
-        max: usize,
-    ) -> (Read<T>, Option<Sink>) {
-        let end = self.start + self.entries.len() as u64;
-        let cursor = self.cursor(key);
-        if cursor.lagged > 0 {
-            return (Read::Lagged(std::mem::take(&mut cursor.lagged)), None);
-        }
-        let next = cursor.next;
-        if next >= end {
-            let replaced = Sink::register(&mut cursor.sink, waiter);
-            if cursor.sink.is_some() && !cursor.parked {
-                cursor.parked = true;
-                self.parked.push(key);
-            }
-            return (Read::Empty, replaced);
-        }
-        let max = if cursor.bound.is_some() { 1 } else { max };
-        let first = self.take(next);
-        self.cursor(key).next = next + 1;
-        // The cursor moves with each take: if a later `Clone` panics, what was taken stays
-        // taken, in `out`, and the cursor agrees.
-        for version in next + 1..end.min(next + max as u64) {
-            let transition = self.take(version);
-            self.cursor(key).next = version + 1;
-            out.push_back(transition);
-        }
-        (Read::Next(first), None)
-    }
-
-    /// Reads the transition to `version` for one reader and counts it as read. The last reader
-    /// of the oldest entry frees it and takes its `old` by move instead of a clone.
-    fn take(&mut self, version: u64) -> Transition<T> {
-        let index = (version - self.start) as usize;
-        const NO_OLD: &str = "keepwatch: internal error: log entry without its old value";
-        // Clone before changing anything: a panicking `Clone` leaves the log as it was.
-        let new = self.entries[index].new.clone();
-        if index == 0 && self.entries[0].unread == 1 {
-            let freed = self.pop_oldest();
-            let old = self.first_old.replace(freed).expect(NO_OLD);
-            return Transition { old, new, version };
-        }
-        let old = match index {
-            0 => self.first_old.as_ref(),
-            _ => Some(&self.entries[index - 1].new),
-        }
-        .expect(NO_OLD)
-        .clone();
-        // Not the last reader of the oldest entry, so this entry stays: unread entries form a
-        // suffix (see `mark_read`).
-        self.entries[index].unread -= 1;
-        Transition { old, new, version }
-    }
-
     /// Forgets the sink of subscription `key` (its receive was dropped while waiting).
     pub(crate) fn clear_sink(&mut self, key: usize) -> Option<Sink> {
         self.cursor(key).sink.take()
@@ -263,40 +194,109 @@ impl<T: Clone> Log<T> {
     /// Collects the sinks of every subscription (the value closed: all must look again).
     pub(crate) fn wake_all(&mut self, wakes: &mut Wakes) {
         for key in self.parked.drain(..) {
-            if let Some(cursor) = self.cursors[key].as_mut() {
+            if let Some(cursor) = self.cursors.get_mut(key) {
                 cursor.parked = false;
                 wakes.take_from(&mut cursor.sink);
             }
         }
     }
 
-    /// Deregisters subscription `key`, freeing the entries only it still needed. Returns what
-    /// to drop outside the lock.
-    pub(crate) fn unsubscribe(&mut self, key: usize) -> (Vec<T>, Option<Sink>) {
-        let cursor = self.cursors[key]
-            .take()
+    /// Deregisters subscription `key`, freeing the entries only it still needed. Puts what to
+    /// drop outside the lock in `spare`; returns its sink.
+    pub(crate) fn unsubscribe(&mut self, key: usize, spare: &mut Bin<T>) -> Option<Sink> {
+        let cursor = self
+            .cursors
+            .remove(key)
             .expect("keepwatch: internal error: unknown subscription key");
-        self.free.push(key);
-        self.live -= 1;
         if cursor.parked {
             self.parked.retain(|&k| k != key);
         }
         if cursor.bound.is_some() {
             self.bounded.retain(|&k| k != key);
         }
-        let mut spare = Vec::new();
         let end = self.start + self.entries.len() as u64;
         for version in cursor.next..end {
             spare.extend(self.mark_read(version));
         }
-        if self.live == 0 {
+        if self.cursors.len() == 0 {
             spare.extend(self.first_old.take());
             // Nobody reads: give back the storage a burst may have grown, so memory returns
             // to its level before the first subscription.
-            self.entries = VecDeque::new();
-            self.cursors = Vec::new();
-            self.free = Vec::new();
+            spare.extend(std::mem::take(&mut self.entries).into_iter().map(|e| e.new));
+            self.parked = Vec::new();
+            self.bounded = Vec::new();
         }
-        (spare, cursor.sink)
+        cursor.sink
+    }
+}
+
+impl<T: Clone> Log<T> {
+    /// Reads up to `max` of subscription `key`'s next transitions into `out` (one at a time
+    /// for a bounded subscription, so its lag is told exactly where it happens), or registers
+    /// the reader for the next append. Taking a batch under one lock keeps a fast reader off
+    /// the setter's lock.
+    ///
+    /// Every transition taken goes straight into `out` and the cursor moves with it: if a
+    /// later `Clone` panics, what was taken stays taken, in the subscription's buffer.
+    pub(crate) fn read(
+        &mut self,
+        key: usize,
+        registrar: &mut Registrar<'_>,
+        out: &mut VecDeque<Transition<T>>,
+        max: usize,
+        spill: &mut Option<T>,
+    ) -> Read {
+        let end = self.start + self.entries.len() as u64;
+        let cursor = self.cursor(key);
+        if cursor.lagged > 0 {
+            return Read::Lagged(std::mem::take(&mut cursor.lagged));
+        }
+        let next = cursor.next;
+        if next >= end {
+            let replaced = match registrar.install(&mut cursor.sink) {
+                Ok(replaced) => replaced,
+                Err(NeedsClone) => return Read::NeedsClone,
+            };
+            if cursor.sink.is_some() && !cursor.parked {
+                cursor.parked = true;
+                self.parked.push(key);
+            }
+            return Read::Empty(replaced);
+        }
+        let max = if cursor.bound.is_some() { 1 } else { max };
+        for version in next..end.min(next + max as u64) {
+            let transition = self.take(version, spill);
+            self.cursor(key).next = version + 1;
+            out.push_back(transition);
+        }
+        Read::Taken
+    }
+
+    /// Reads the transition to `version` for one reader and counts it as read. The last reader
+    /// of the oldest entry frees it and takes its `old` by move instead of a clone.
+    fn take(&mut self, version: u64, spill: &mut Option<T>) -> Transition<T> {
+        let index = (version - self.start) as usize;
+        const NO_OLD: &str = "keepwatch: internal error: log entry without its old value";
+        // Clone before changing anything: a panicking `Clone` leaves the log as it was. The
+        // first clone waits in `spill` (outside the lock) while the second is made, so a panic
+        // there does not drop it under the lock.
+        *spill = Some(self.entries[index].new.clone());
+        if index == 0 && self.entries[0].unread == 1 {
+            let freed = self.pop_oldest();
+            let old = self.first_old.replace(freed).expect(NO_OLD);
+            let new = spill.take().expect("just cloned");
+            return Transition { old, new, version };
+        }
+        let old = match index {
+            0 => self.first_old.as_ref(),
+            _ => Some(&self.entries[index - 1].new),
+        }
+        .expect(NO_OLD)
+        .clone();
+        let new = spill.take().expect("just cloned");
+        // Not the last reader of the oldest entry, so this entry stays: unread entries form a
+        // suffix (see `mark_read`).
+        self.entries[index].unread -= 1;
+        Transition { old, new, version }
     }
 }

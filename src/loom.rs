@@ -9,7 +9,7 @@
 mod imp {
     pub(crate) use std::hint::spin_loop;
     pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    pub(crate) use std::thread::{current, park, park_timeout, Thread};
+    pub(crate) use std::thread::{current, park, park_timeout, yield_now, Thread};
 
     /// A mutex without poisoning: a panic while it is held leaves the data as it was.
     #[derive(Debug, Default)]
@@ -23,8 +23,14 @@ mod imp {
             Mutex(parking_lot::Mutex::new(value))
         }
 
+        #[inline]
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
+        }
+
+        #[inline]
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            self.0.try_lock()
         }
     }
 
@@ -50,6 +56,7 @@ mod imp {
 mod imp {
     pub(crate) use loom::hint::spin_loop;
     pub(crate) use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    pub(crate) use loom::thread::yield_now;
 
     /// A thread's park token, modelled with a `loom::sync::Notify` rather than loom's own
     /// `park`/`unpark`: loom's `unpark` wakes a thread blocked in `join` or on a mutex (and
@@ -112,6 +119,14 @@ mod imp {
         pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock().unwrap_or_else(|e| e.into_inner())
         }
+
+        pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+            match self.0.try_lock() {
+                Ok(guard) => Some(guard),
+                Err(loom::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+                Err(loom::sync::TryLockError::WouldBlock) => None,
+            }
+        }
     }
 
     loom::thread_local! {
@@ -151,6 +166,15 @@ pub(crate) fn enclosing_holds(addr: usize) -> bool {
         .unwrap_or(false)
 }
 
+/// Every value lock this thread holds, innermost last.
+pub(crate) fn held_all() -> Vec<usize> {
+    let mut all = ENCLOSING
+        .try_with(|held| held.borrow().clone())
+        .unwrap_or_default();
+    all.push(held());
+    all
+}
+
 /// Records that the innermost lock, at `addr`, now encloses another.
 pub(crate) fn push_enclosing(addr: usize) {
     let _ = ENCLOSING.try_with(|held| held.borrow_mut().push(addr));
@@ -161,8 +185,24 @@ pub(crate) fn pop_enclosing() {
     let _ = ENCLOSING.try_with(|held| held.borrow_mut().pop());
 }
 
+/// A plain `std` mutex for bookkeeping that loom does not model: the table of threads blocked
+/// on a nested value lock (see `lock.rs`), touched only on that slow path, which no model
+/// takes.
+pub(crate) use std::sync::Mutex as UnmodelledMutex;
+
 /// The reference count that keeps the shared state in memory stays `std`'s under loom too: the
 /// handles erase the value's type (`Arc<dyn ...>`), a coercion loom's `Arc` cannot make, and
 /// nothing keepwatch promises rests on it — whether the value is open is decided by a separate
 /// handle count, which is a loom atomic.
 pub(crate) use std::sync::{Arc, Weak};
+
+/// A number for the calling thread, unique for the life of the process (never reused, unlike
+/// an address), for the table of blocked threads.
+pub(crate) fn thread_token() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    std::thread_local! {
+        static TOKEN: u64 = NEXT.fetch_add(1, Relaxed);
+    }
+    TOKEN.try_with(|t| *t).unwrap_or(0)
+}

@@ -1,8 +1,10 @@
-//! Where a wake-up goes: an async task's waker or a blocked thread, and the list of them a
-//! setter collects under the lock and pokes after releasing it.
+//! Where a wake-up goes: an async task's waker or a blocked thread; how a poll registers one
+//! without running user code under a lock; and the list a setter collects under the lock and
+//! wakes after releasing it.
 
 use std::task::Waker;
 
+use crate::fault;
 use crate::loom::{current, Thread};
 
 /// Whom to wake when a registration becomes ready.
@@ -12,6 +14,17 @@ pub(crate) enum Sink {
     Task(Waker),
     /// A thread parked in `blocking*`, woken by unparking it.
     Thread(Thread),
+}
+
+impl Sink {
+    /// Wakes the task or unparks the thread. A waker is user code: its panic is contained (see
+    /// [`Wakes::wake_all`]).
+    fn wake(self) {
+        match self {
+            Sink::Task(waker) => fault::contain(move || waker.wake()),
+            Sink::Thread(thread) => thread.unpark(),
+        }
+    }
 }
 
 /// How the caller of a poll wants to be woken, if the registration is not ready yet.
@@ -25,29 +38,46 @@ pub(crate) enum Waiter<'a> {
     Nobody,
 }
 
-impl Sink {
-    /// Wakes the task or unparks the thread.
-    pub(crate) fn wake(self) {
-        match self {
-            Sink::Task(waker) => waker.wake(),
-            Sink::Thread(thread) => thread.unpark(),
+/// A waiter on its way to being registered. Cloning a waker is user code, so it never happens
+/// under a lock: [`install`](Registrar::install) asks for a clone when it needs one, the caller
+/// makes it with [`prepare`](Registrar::prepare) after releasing the lock, then tries again.
+#[derive(Debug)]
+pub(crate) struct Registrar<'a> {
+    waiter: Waiter<'a>,
+    /// A sink made outside the lock, not installed yet (dropped outside the lock if unused).
+    made: Option<Sink>,
+}
+
+/// The registration needs a waker clone, to be made outside the lock.
+#[derive(Debug)]
+pub(crate) struct NeedsClone;
+
+impl<'a> Registrar<'a> {
+    pub(crate) fn new(waiter: Waiter<'a>) -> Self {
+        Registrar { waiter, made: None }
+    }
+
+    /// Under the lock: makes sure `slot` holds a sink for this waiter. Keeps the one there if it
+    /// wakes the same task or thread; otherwise installs a new one and returns the sink it
+    /// replaced, for the caller to drop after releasing the lock.
+    pub(crate) fn install(&mut self, slot: &mut Option<Sink>) -> Result<Option<Sink>, NeedsClone> {
+        match (self.waiter, &*slot) {
+            (Waiter::Nobody, _) => Ok(None),
+            (Waiter::Task(w), Some(Sink::Task(old))) if old.will_wake(w) => Ok(None),
+            (Waiter::Thread, Some(Sink::Thread(t))) if t.id() == current().id() => Ok(None),
+            (Waiter::Task(_), _) => match self.made.take() {
+                Some(sink) => Ok(slot.replace(sink)),
+                None => Err(NeedsClone),
+            },
+            (Waiter::Thread, _) => Ok(slot.replace(Sink::Thread(current()))),
         }
     }
 
-    /// Stores in `slot` a sink for `waiter`, keeping the one already there if it would wake the
-    /// same task or thread (so a poll does not clone a waker it already holds). Returns the sink
-    /// it replaced, which the caller drops after releasing the lock: dropping a waker can run
-    /// arbitrary code.
-    #[must_use]
-    pub(crate) fn register(slot: &mut Option<Sink>, waiter: Waiter<'_>) -> Option<Sink> {
-        let new = match (waiter, &*slot) {
-            (Waiter::Nobody, _) => return None,
-            (Waiter::Task(w), Some(Sink::Task(old))) if old.will_wake(w) => return None,
-            (Waiter::Thread, Some(Sink::Thread(t))) if t.id() == current().id() => return None,
-            (Waiter::Task(w), _) => Sink::Task(w.clone()),
-            (Waiter::Thread, _) => Sink::Thread(current()),
-        };
-        slot.replace(new)
+    /// Outside the lock: clones the task's waker for the next [`install`](Registrar::install).
+    pub(crate) fn prepare(&mut self) {
+        if let Waiter::Task(waker) = self.waiter {
+            self.made = Some(Sink::Task(waker.clone()));
+        }
     }
 }
 
@@ -85,7 +115,15 @@ impl Wakes {
         }
     }
 
-    /// Wakes every sink. Call only after releasing the lock.
+    /// Whether there is nothing to wake.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        matches!(self, Wakes::None)
+    }
+
+    /// Wakes every sink. Call only after releasing the lock. A waker that panics does not stop
+    /// the others: its panic is contained (reported by the panic hook, raised nowhere), since
+    /// the waker belongs to another task than the caller's.
     #[inline]
     pub(crate) fn wake_all(self) {
         match self {

@@ -1,26 +1,36 @@
 //! The locked state of a value, where the one global order is decided: every transition is
 //! stored, numbered, logged for subscriptions, tested against pending waits and queued for
-//! callbacks in one critical section. Waking and user callbacks happen after it, outside.
+//! callbacks in one critical section. `Effects` carries out the rest after the lock is
+//! released — wakes, drops of user values, the callback dispatch — on every path, unwinding
+//! included.
 
 use std::fmt;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
-use crate::callback::{self, Callback, Callbacks};
+use crate::callback::{Callback, CallbackHost, Callbacks, SourceLink};
+use crate::fault::{self, Panics};
+use crate::lock::ValueLock;
 use crate::log::Log;
-use crate::loom::{self, AtomicUsize, Mutex, Ordering};
-use crate::sink::Wakes;
-use crate::waits::{Cond, Outcome, Payload, Waits};
+use crate::loom::{AtomicUsize, Ordering};
+use crate::registry::{Gone, Registry};
+use crate::sink::{Sink, Wakes};
+use crate::slab::Bin;
 use crate::Transition;
 
 /// What every handle of a value points to.
 pub(crate) struct Shared<T> {
-    state: Mutex<State<T>>,
-    /// Live `ValueWatcher` handles: the value closes when the last one goes.
+    state: ValueLock<State<T>>,
+    /// Live `ValueWatcher` handles: the value closes when the last one goes. A derived value
+    /// has none and never closes this way.
     pub(crate) handles: AtomicUsize,
     /// Bumped (after the lock is released, before the wakes) by every critical section that
-    /// woke someone: a thread about to park spins on it briefly instead of taking the lock
-    /// (see `blocking::block_on`). A hint only: readiness is always decided under the lock.
+    /// woke someone: a thread about to park on a subscription spins on it briefly instead of
+    /// taking the lock. A hint only: readiness is always decided under the lock.
     epoch: AtomicUsize,
+    /// A derived value's registrations with its sources, unregistered when it is dropped.
+    sources: Vec<SourceLink>,
+    /// A derived value's sources that have not closed yet: it closes when none is left.
+    pub(crate) open_sources: AtomicUsize,
 }
 
 /// The value and everything that watches it.
@@ -29,86 +39,173 @@ pub(crate) struct State<T> {
     pub(crate) version: u64,
     pub(crate) closed: bool,
     pub(crate) log: Log<T>,
-    pub(crate) waits: Waits<T>,
+    pub(crate) waits: Registry<T>,
     pub(crate) callbacks: Callbacks<T>,
 }
 
-/// What a critical section leaves to do once the lock is released: wake, drop, dispatch.
-pub(crate) struct Effects<T> {
-    pub(crate) wakes: Wakes,
-    /// Values the state let go of, dropped outside the lock (their `Drop` is user code).
-    pub(crate) spare: [Option<T>; 2],
-    /// Callbacks let go of by a close.
-    pub(crate) callbacks: Option<Vec<Callback<T>>>,
-    /// Whether this thread must run the callback dispatch.
-    pub(crate) dispatch: bool,
-    /// MUTANT (loom-tests/mutants.sh): a transition to log after the lock is released.
-    #[cfg(keepwatch_mutant = "log_outside_lock")]
-    pub(crate) late_log: Option<(T, T, u64)>,
+/// Clones a transition needs before the value changes, held here so that a panicking `Clone`
+/// leaves the earlier clones to be dropped outside the lock.
+struct Prepared<T> {
+    /// `new`, for the subscription log.
+    logged: Option<T>,
+    /// `(old, new)`, for the callbacks.
+    queued_old: Option<T>,
+    queued_new: Option<T>,
 }
 
-impl<T> Default for Effects<T> {
+impl<T> Default for Prepared<T> {
     fn default() -> Self {
-        Effects {
-            wakes: Wakes::None,
-            spare: [None, None],
-            callbacks: None,
-            dispatch: false,
-            #[cfg(keepwatch_mutant = "log_outside_lock")]
-            late_log: None,
+        Prepared {
+            logged: None,
+            queued_old: None,
+            queued_new: None,
         }
     }
 }
 
-const REENTRANT: &str = "keepwatch: re-entrant call into a ValueWatcher from code that runs \
-     under its lock (a `with`, `set_if` or `update` closure, a wait predicate, or T's \
-     `Clone`/`PartialEq`); such code must not call into the same value";
+/// What a critical section leaves to do once the lock is released: wake, drop, dispatch. It
+/// carries them out in [`finish`](Effects::finish), or in its `Drop` if the critical section
+/// unwound (a user closure panicked), so no wake-up is ever lost and no user value is dropped
+/// under the lock.
+pub(crate) struct Effects<'a, T> {
+    shared: &'a Shared<T>,
+    pub(crate) wakes: Wakes,
+    /// User values let go of: dropped outside the lock.
+    pub(crate) values: Bin<T>,
+    /// Waits let go of.
+    pub(crate) gone: Bin<Gone<T>>,
+    /// Callbacks let go of (by a close).
+    pub(crate) callbacks: Vec<Callback<T>>,
+    /// Sinks let go of (a waker's `Drop` is user code).
+    pub(crate) sinks: Bin<Sink>,
+    prepared: Prepared<T>,
+    /// The callback dispatch, if this thread became the dispatcher (a function pointer, so
+    /// that `Effects` needs no bounds on `T`).
+    dispatch: Option<fn(&Shared<T>)>,
+    done: bool,
+}
 
-impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
-    pub(crate) fn new(value: T) -> Self {
-        Shared {
-            state: Mutex::new(State {
-                value,
-                version: 0,
-                closed: false,
-                log: Log::new(),
-                waits: Waits::new(),
-                callbacks: Callbacks::new(),
-            }),
-            handles: AtomicUsize::new(1),
-            epoch: AtomicUsize::new(0),
+impl<'a, T> Effects<'a, T> {
+    pub(crate) fn new(shared: &'a Shared<T>) -> Self {
+        Effects {
+            shared,
+            wakes: Wakes::None,
+            values: Bin::default(),
+            gone: Bin::default(),
+            callbacks: Vec::new(),
+            sinks: Bin::default(),
+            prepared: Prepared::default(),
+            dispatch: None,
+            done: false,
         }
     }
 
-    /// Runs `f` under the lock. A call from code that already runs under this value's lock
-    /// (a predicate calling back into its own value) panics with a clear message instead of
-    /// deadlocking.
-    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
-        let me = self as *const Self as usize;
-        let outer = loom::held();
-        // The innermost lock is checked on every call; the enclosing ones only when this call
-        // comes from another value's closure (A's closure calls B, whose closure calls A).
-        if outer == me || (outer != 0 && loom::enclosing_holds(me)) {
-            panic!("{REENTRANT}");
+    /// Carries out the effects (call after releasing the lock), then re-raises the first panic
+    /// of a user `Drop`, if any (see [`carry_out`](Effects::carry_out)).
+    #[inline]
+    pub(crate) fn finish(mut self) {
+        let panics = self.carry_out();
+        self.done = true;
+        panics.raise();
+    }
+
+    /// Wakes the collected sinks, drops what the state let go of, then runs the callback
+    /// dispatch if this thread became the dispatcher. Every step runs even if one panics: a
+    /// waker's or a callback's panic is contained (they belong to other parties); the first
+    /// panic of a `Drop` is returned.
+    fn carry_out(&mut self) -> Panics {
+        let mut panics = Panics::default();
+        let wakes = std::mem::take(&mut self.wakes);
+        if !wakes.is_empty() {
+            // Before the wakes, the wake counter moves: a spinning thread sees it and polls
+            // without parking.
+            self.shared.epoch.fetch_add(1, Ordering::Release);
+            wakes.wake_all();
         }
-        let mut state = self.state.lock();
-        if outer != 0 {
-            loom::push_enclosing(outer);
+        std::mem::take(&mut self.values).drop_all(&mut panics);
+        std::mem::take(&mut self.gone).drop_all(&mut panics);
+        std::mem::take(&mut self.sinks).drop_all(&mut panics);
+        let prepared = std::mem::take(&mut self.prepared);
+        if prepared.logged.is_some() || prepared.queued_old.is_some() {
+            panics.run(move || drop(prepared));
         }
-        loom::set_held(me);
-        // Restores the markers even if `f` unwinds (a user closure panicked).
-        struct Restore(usize);
-        impl Drop for Restore {
-            #[inline]
-            fn drop(&mut self) {
-                loom::set_held(self.0);
-                if self.0 != 0 {
-                    loom::pop_enclosing();
-                }
+        for callback in std::mem::take(&mut self.callbacks) {
+            panics.run(move || drop(callback));
+        }
+        if let Some(dispatch) = self.dispatch.take() {
+            panics.run(|| dispatch(self.shared));
+        }
+        panics
+    }
+
+    /// Runs user code `f` on `value` under the lock. If it panics, `value` is put with what to
+    /// drop after the lock, and the panic goes on.
+    #[inline]
+    pub(crate) fn guard<R>(&mut self, value: T, f: impl FnOnce(&T) -> R) -> (T, R) {
+        match catch_unwind(AssertUnwindSafe(|| f(&value))) {
+            Ok(r) => (value, r),
+            Err(payload) => {
+                self.values.push(value);
+                resume_unwind(payload)
             }
         }
-        let _restore = Restore(outer);
-        f(&mut state)
+    }
+}
+
+impl<T> Drop for Effects<'_, T> {
+    /// The critical section unwound: carry out what it collected, containing everything (this
+    /// thread is already unwinding).
+    fn drop(&mut self) {
+        if !self.done {
+            let panics = self.carry_out();
+            panics.raise();
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Shared::with_sources(value, 1, Vec::new(), false)
+    }
+
+    /// A value with `handles` `ValueWatcher`s and the given source links (a derived value).
+    pub(crate) fn with_sources(
+        value: T,
+        handles: usize,
+        sources: Vec<SourceLink>,
+        closed: bool,
+    ) -> Self {
+        let open = sources.len();
+        Shared {
+            state: ValueLock::new(State {
+                value,
+                version: 0,
+                closed,
+                log: Log::new(),
+                waits: Registry::new(),
+                callbacks: Callbacks::new(),
+            }),
+            handles: AtomicUsize::new(handles),
+            epoch: AtomicUsize::new(0),
+            sources,
+            open_sources: AtomicUsize::new(open),
+        }
+    }
+
+    /// Runs `f` under the lock (see [`ValueLock::with`] for the panics that replace deadlocks).
+    #[inline]
+    pub(crate) fn locked<R>(&self, f: impl FnOnce(&mut State<T>) -> R) -> R {
+        self.state.with(f)
+    }
+
+    /// Whether this thread holds the value's lock.
+    pub(crate) fn held_here(&self) -> bool {
+        self.state.held_here()
+    }
+
+    /// Whether this is a derived value.
+    pub(crate) fn is_derived(&self) -> bool {
+        !self.sources.is_empty()
     }
 
     /// The wake counter a blocked thread spins on before it parks.
@@ -116,97 +213,34 @@ impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
         self.epoch.load(Ordering::Acquire)
     }
 
-    /// Runs `f` under the lock with a fresh [`Effects`], then carries them out after
-    /// releasing it.
+    /// Runs `f` under the lock with fresh [`Effects`], then carries them out after releasing
+    /// it (also if `f` unwinds).
     #[inline]
-    pub(crate) fn act<R>(&self, f: impl FnOnce(&mut State<T>, &mut Effects<T>) -> R) -> R {
-        let mut effects = Effects::default();
-        let result = self.locked(|st| f(st, &mut effects));
-        effects.finish(self);
+    pub(crate) fn act<R>(&self, f: impl FnOnce(&mut State<T>, &mut Effects<'_, T>) -> R) -> R {
+        let mut fx = Effects::new(self);
+        let result = self.state.with(|st| f(st, &mut fx));
+        fx.finish();
         result
     }
-}
 
-impl<T: Clone + PartialEq + Send + 'static> Effects<T> {
-    /// Wakes the collected sinks, drops what the state let go of, then runs the callback
-    /// dispatch if this thread became the dispatcher. Call only after releasing the lock.
-    ///
-    /// A panic from a `Drop` of the user's is resumed only once everything else is done.
-    #[inline]
-    pub(crate) fn finish(self, shared: &Shared<T>) {
-        let Effects {
-            wakes,
-            spare,
-            callbacks,
-            dispatch,
-            #[cfg(keepwatch_mutant = "log_outside_lock")]
-            late_log,
-        } = self;
-        // Before the wakes, the wake counter moves: a spinning thread sees it and polls without
-        // parking. Matched arm by arm so that the common `None` costs no drop call.
-        match wakes {
-            // Nothing to drop: forgetting `None` skips the drop call the compiler would
-            // otherwise emit for a value it does not know is empty.
-            Wakes::None => std::mem::forget(wakes),
-            wakes => {
-                shared.epoch.fetch_add(1, Ordering::Release);
-                wakes.wake_all();
-            }
-        }
-        #[cfg(keepwatch_mutant = "log_outside_lock")]
-        if let Some((old, new, version)) = late_log {
-            let mut wakes = Wakes::None;
-            let spare = shared.locked(|st| st.log.append(old, new, version, &mut wakes));
-            wakes.wake_all();
-            drop(spare);
-        }
-        // The common case (a `T` without drop glue, no callbacks let go of) has nothing to drop:
-        // skip the unwind frame and the empty `Vec`'s drop on the `set` fast path.
-        let dropped = match callbacks {
-            None if !std::mem::needs_drop::<T>() => Ok(()),
-            callbacks => catch_unwind(AssertUnwindSafe(move || {
-                drop(spare);
-                drop(callbacks);
-            })),
-        };
-        if dispatch {
-            callback::dispatch(shared);
-        }
-        if let Err(payload) = dropped {
-            resume_unwind(payload);
-        }
+    /// Closes the value (idempotent).
+    pub(crate) fn close(&self) {
+        self.act(|st, fx| st.close(fx))
     }
 }
 
-impl<T: Clone + PartialEq> State<T> {
-    /// Makes `new` the value: numbers the transition, logs it for the subscriptions, completes
-    /// the waits it matches and queues it for the callbacks. The caller has checked that the
-    /// value is open and that `new` differs from it.
-    pub(crate) fn transition(&mut self, new: T, fx: &mut Effects<T>) {
-        // Clone first: a panicking `Clone` must leave the value as it was.
-        let logged = self.log.has_readers().then(|| new.clone());
-        let queued = self
-            .callbacks
-            .any()
-            .then(|| (self.value.clone(), new.clone()));
-        let old = self.store(new);
-        let version = self.version;
-        self.waits
-            .on_transition(&old, &self.value, version, &mut fx.wakes);
-        if let Some((old, new)) = queued {
-            fx.dispatch |= self.callbacks.enqueue(Transition { old, new, version });
+impl<T> State<T> {
+    /// Closes the value: ends every pending wait with `Closed`, wakes every subscription so it
+    /// sees the end, and lets go of the callbacks unless a dispatch is still running (the
+    /// dispatcher drops them when it has delivered what was queued).
+    pub(crate) fn close(&mut self, fx: &mut Effects<'_, T>) {
+        if self.closed {
+            return;
         }
-        // MUTANT (loom-tests/mutants.sh): logs the transition in a second critical section,
-        // after the lock is released, as the Python reference does.
-        #[cfg(keepwatch_mutant = "log_outside_lock")]
-        let logged: Option<T> = logged.and_then(|new| {
-            fx.late_log = Some((old.clone(), new, version));
-            None
-        });
-        fx.spare = match logged {
-            Some(new) => self.log.append(old, new, version, &mut fx.wakes),
-            None => [Some(old), None],
-        };
+        self.closed = true;
+        self.waits.close(&mut fx.wakes, &mut fx.gone);
+        self.log.wake_all(&mut fx.wakes);
+        fx.callbacks = self.callbacks.clear_if_idle();
     }
 
     /// Whether anything watches the value: a subscription, a pending wait or a callback.
@@ -215,88 +249,180 @@ impl<T: Clone + PartialEq> State<T> {
         self.log.has_readers() || self.waits.any() || self.callbacks.any()
     }
 
+    /// Stores `new` and counts the transition; returns the value it replaced.
+    #[inline]
+    pub(crate) fn store(&mut self, new: T) -> T {
+        self.version += 1;
+        std::mem::replace(&mut self.value, new)
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> State<T> {
     /// Whether setting `new` is a transition: the value is open and `new` differs.
     #[inline]
     pub(crate) fn changes_to(&self, new: &T) -> bool {
         !self.closed && self.value != *new
     }
 
-    /// Stores `new` and counts the transition; returns the value it replaced. The caller has
-    /// checked [`changes_to`](State::changes_to) and does whatever else the transition needs.
-    #[inline]
-    pub(crate) fn store(&mut self, new: T) -> T {
-        self.version += 1;
-        std::mem::replace(&mut self.value, new)
-    }
-
     /// `set`: the transition to `new` if the value is open and `new` differs.
-    pub(crate) fn set(&mut self, new: T, fx: &mut Effects<T>) -> bool {
-        if !self.changes_to(&new) {
-            fx.spare[0] = Some(new);
+    pub(crate) fn set(&mut self, new: T, fx: &mut Effects<'_, T>) -> bool {
+        let (new, changes) = fx.guard(new, |new| self.changes_to(new));
+        if !changes {
+            fx.values.push(new);
             return false;
         }
         self.transition(new, fx);
         true
     }
 
-    /// Closes the value: ends every pending wait with `Closed`, wakes every subscription so it
-    /// sees the end, and drops the callbacks unless a dispatch is still running.
-    pub(crate) fn close(&mut self, fx: &mut Effects<T>) {
-        if self.closed {
+    /// Makes `new` the value; the caller has checked that it is a transition.
+    pub(crate) fn transition(&mut self, new: T, fx: &mut Effects<'_, T>) {
+        // Clone first: a panicking `Clone` leaves the value as it was, and the clones made
+        // before it are dropped after the lock.
+        let mut prepared = Prepared::default();
+        let ready = catch_unwind(AssertUnwindSafe(|| {
+            self.prepare(&self.value, &new, &mut prepared)
+        }));
+        fx.prepared = prepared;
+        if let Err(payload) = ready {
+            fx.values.push(new);
+            resume_unwind(payload);
+        }
+        let old = self.store(new);
+        self.commit(old, fx);
+    }
+
+    /// Changes the value in place with `f`: a transition if it then differs. A panic in `f`
+    /// (or in `T`'s `Clone` or `PartialEq` here) restores the value and goes on to the caller.
+    pub(crate) fn modify(&mut self, f: impl FnOnce(&mut T), fx: &mut Effects<'_, T>) -> bool {
+        let before = self.value.clone();
+        let changed = catch_unwind(AssertUnwindSafe(|| {
+            f(&mut self.value);
+            self.value != before
+        }));
+        match changed {
+            Ok(false) => {
+                fx.values.push(before);
+                false
+            }
+            Ok(true) => {
+                let mut prepared = Prepared::default();
+                let ready = catch_unwind(AssertUnwindSafe(|| {
+                    self.prepare(&before, &self.value, &mut prepared)
+                }));
+                fx.prepared = prepared;
+                if let Err(payload) = ready {
+                    fx.values.push(std::mem::replace(&mut self.value, before));
+                    resume_unwind(payload);
+                }
+                self.version += 1;
+                self.commit(before, fx);
+                true
+            }
+            Err(payload) => {
+                fx.values.push(std::mem::replace(&mut self.value, before));
+                resume_unwind(payload)
+            }
+        }
+    }
+
+    /// The clones the transition `old → new` needs, made before anything changes.
+    fn prepare(&self, old: &T, new: &T, prepared: &mut Prepared<T>) {
+        if self.log.has_readers() {
+            prepared.logged = Some(new.clone());
+        }
+        if self.callbacks.any() {
+            prepared.queued_old = Some(old.clone());
+            prepared.queued_new = Some(new.clone());
+        }
+    }
+
+    /// The rest of a transition, once the new value is stored and counted: logs it, completes
+    /// the waits it matches, queues it for the callbacks. No user code runs here but the wait
+    /// predicates, whose panics go to their own waits.
+    fn commit(&mut self, old: T, fx: &mut Effects<'_, T>) {
+        let version = self.version;
+        let prepared = std::mem::take(&mut fx.prepared);
+        self.waits
+            .offer(&old, &self.value, version, &mut fx.wakes, &mut fx.gone);
+        if let (Some(old), Some(new)) = (prepared.queued_old, prepared.queued_new) {
+            if self.callbacks.enqueue(Transition { old, new, version }) {
+                fx.dispatch = Some(Shared::<T>::dispatch);
+            }
+        }
+        match prepared.logged {
+            Some(new) => self
+                .log
+                .append(old, new, version, &mut fx.wakes, &mut fx.values),
+            None => fx.values.push(old),
+        }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Shared<T> {
+    /// Runs the queued callbacks until the queue is empty. Called, outside the lock, by the
+    /// setter that became the dispatcher.
+    ///
+    /// Callbacks' panics are contained where they run. A panic while dropping a dispatched
+    /// transition or a spent callback (a `Drop` impl of the user's) is held until the queue is
+    /// drained, then re-raised. If anything unwinds through the loop, a guard gives the list
+    /// and the dispatch flag back, so the next setter takes over: the flag is always released.
+    pub(crate) fn dispatch(&self) {
+        struct Dispatching<'a, T> {
+            shared: &'a Shared<T>,
+            list: Vec<Callback<T>>,
+            armed: bool,
+        }
+        impl<T> Drop for Dispatching<'_, T> {
+            fn drop(&mut self) {
+                if self.armed {
+                    let list = std::mem::take(&mut self.list);
+                    let spent = self
+                        .shared
+                        .locked(|st| st.callbacks.abandon(list, st.closed));
+                    fault::contain(move || drop(spent));
+                }
+            }
+        }
+        let mut run = Dispatching {
+            shared: self,
+            list: Vec::new(),
+            armed: true,
+        };
+        let mut panics = Panics::default();
+        loop {
+            let ran = std::mem::take(&mut run.list);
+            let (next, spent) = self.locked(|st| st.callbacks.step(ran, st.closed));
+            for callback in spent {
+                panics.run(move || drop(callback));
+            }
+            let Some((transition, list)) = next else {
+                break;
+            };
+            run.list = list;
+            for callback in &mut run.list {
+                callback.run(&transition);
+            }
+            panics.run(move || drop(transition));
+        }
+        run.armed = false;
+        panics.raise();
+    }
+}
+
+impl<T: Send> CallbackHost for Shared<T> {
+    fn cancel(&self, id: u64) {
+        // From code under this value's lock (a derived value dropped inside a predicate),
+        // removing would re-enter: the callback is flagged and the next dispatch prunes it.
+        if self.held_here() {
             return;
         }
-        self.closed = true;
-        #[cfg(not(keepwatch_mutant = "close_no_wake"))]
-        self.waits.close(&mut fx.wakes);
-        // MUTANT (loom-tests/mutants.sh): ends the pending waits but drops their sinks unwoken.
-        #[cfg(keepwatch_mutant = "close_no_wake")]
-        self.waits.close(&mut Wakes::None);
-        self.log.wake_all(&mut fx.wakes);
-        fx.callbacks = Some(self.callbacks.clear_if_idle());
-    }
-
-    /// Registers a wait for `cond`.
-    pub(crate) fn add_wait(&mut self, cond: Cond<T>) -> usize {
-        self.waits.add(cond, &self.value, self.version, self.closed)
+        let removed = self.locked(|st| st.callbacks.remove(id));
+        fault::drop_then_raise(removed);
     }
 }
 
-/// How a finished wait's outcome reaches its `Wait<O>`, with `O` erased.
-pub(crate) enum Delivery {
-    /// The value was written into the waiter's slot.
-    Filled,
-    /// A `wait_map` result, boxed.
-    Boxed(Box<dyn std::any::Any + Send>),
-    /// The value closed first.
-    Closed,
-    /// The predicate panicked: resume this in the waiter.
-    Panicked(Payload),
-}
-
-impl<T: Send + 'static> Outcome<T> {
-    /// Moves the outcome into `out`, which is the waiter's `Option<O>`.
-    pub(crate) fn deliver(self, out: &mut dyn std::any::Any) -> Delivery {
-        match self {
-            Outcome::Value(value) => fill(out, value),
-            Outcome::Transition(transition) => fill(out, transition),
-            Outcome::Mapped(boxed) => Delivery::Boxed(boxed),
-            Outcome::Panicked(payload) => Delivery::Panicked(payload),
-            Outcome::Closed => Delivery::Closed,
-        }
-    }
-}
-
-fn fill<V: Send + 'static>(out: &mut dyn std::any::Any, value: V) -> Delivery {
-    match out.downcast_mut::<Option<V>>() {
-        Some(slot) => {
-            *slot = Some(value);
-            Delivery::Filled
-        }
-        None => Delivery::Boxed(Box::new(value)),
-    }
-}
-
-impl<T: fmt::Debug> fmt::Debug for Shared<T> {
+impl<T> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Shared").finish_non_exhaustive()
     }

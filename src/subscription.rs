@@ -6,16 +6,17 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
 use futures_core::Stream;
 
-use crate::blocking::{block_on, deadline_after, Pollable};
+use crate::blocking::{block_on, finishers, Pollable};
+use crate::coop;
+use crate::fault::Panics;
 use crate::log::Read;
 use crate::loom::Arc;
-use crate::sink::Waiter;
+use crate::sink::{Registrar, Waiter};
+use crate::slab::Bin;
 use crate::state::Shared;
-use crate::timeout::Timeout;
 use crate::{Error, Transition};
 
 /// A lossless, ordered feed of every transition of a value made after it was created, from
@@ -49,7 +50,7 @@ use crate::{Error, Transition};
 /// let seen: Vec<(char, char)> = sub.iter().map(|t| (t.old, t.new)).collect();
 /// assert_eq!(seen, [('a', 'b'), ('b', 'c')]);
 /// ```
-pub struct Subscription<T: Clone + PartialEq + Send + 'static> {
+pub struct Subscription<T> {
     shared: Arc<Shared<T>>,
     key: usize,
     initial: T,
@@ -60,7 +61,7 @@ pub struct Subscription<T: Clone + PartialEq + Send + 'static> {
 /// How many transitions a subscription takes from the log under one lock.
 const BATCH: usize = 32;
 
-impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
+impl<T> Subscription<T> {
     pub(crate) fn new(shared: Arc<Shared<T>>, key: usize, initial: T) -> Self {
         Subscription {
             shared,
@@ -70,8 +71,75 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
         }
     }
 
+    /// How many transitions are queued for this subscription right now: received by the value
+    /// and not yet read here. For a bounded subscription, at most its bound.
+    ///
+    /// # Panics
+    ///
+    /// If called from code that runs under the value's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// value.set(1);
+    /// value.set(2);
+    /// assert_eq!(sub.len(), 2);
+    /// sub.try_recv().unwrap();
+    /// assert_eq!(sub.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        let key = self.key;
+        self.buffer.len() + self.shared.locked(|st| st.log.unread(key))
+    }
+
+    /// Whether nothing is queued for this subscription right now (see
+    /// [`len`](Subscription::len)).
+    ///
+    /// # Panics
+    ///
+    /// If called from code that runs under the value's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let sub = value.subscribe();
+    /// assert!(sub.is_empty());
+    /// value.set(1);
+    /// assert!(!sub.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether the value is closed. Transitions queued before the close may remain to be read:
+    /// the subscription ends once they are.
+    ///
+    /// # Panics
+    ///
+    /// If called from code that runs under the value's lock.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let mut sub = value.subscribe();
+    /// value.set(1);
+    /// value.close();
+    /// assert!(sub.is_closed());
+    /// assert_eq!(sub.try_recv().unwrap().unwrap().new, 1);
+    /// assert_eq!(sub.try_recv(), Err(keepwatch::Error::Closed));
+    /// ```
+    pub fn is_closed(&self) -> bool {
+        self.shared.locked(|st| st.closed)
+    }
+
     /// The value at the moment of subscribing: the `old` of the first transition this
     /// subscription receives. Fixed; it does not move with `recv`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(3);
@@ -82,7 +150,9 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     pub fn initial(&self) -> &T {
         &self.initial
     }
+}
 
+impl<T: Clone> Subscription<T> {
     /// The next transition, as a future that can also be finished by blocking a thread (see
     /// [`Recv`]).
     ///
@@ -201,10 +271,10 @@ impl<T: Clone + PartialEq + Send + 'static> Subscription<T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
+impl<T: Clone> Pollable for Subscription<T> {
     type Output = Result<Transition<T>, Error>;
 
-    fn epoch(&self) -> Option<usize> {
+    fn hint(&self) -> Option<usize> {
         Some(self.shared.epoch())
     }
 
@@ -217,25 +287,74 @@ impl<T: Clone + PartialEq + Send + 'static> Pollable for Subscription<T> {
             return Poll::Ready(Ok(transition));
         }
         let key = self.key;
-        let buffer = &mut self.buffer;
-        let (read, closed, replaced) = self.shared.locked(|st| {
-            let (read, replaced) = st.log.read(key, waiter, buffer, BATCH);
-            (read, st.closed, replaced)
-        });
-        drop(replaced);
-        match read {
-            Read::Next(transition) => Poll::Ready(Ok(transition)),
-            Read::Lagged(skipped) => Poll::Ready(Err(Error::Lagged(skipped))),
-            Read::Empty if closed => Poll::Ready(Err(Error::Closed)),
-            Read::Empty => Poll::Pending,
+        let mut registrar = Registrar::new(waiter);
+        // A clone made under the lock while a later one panicked: dropped after the lock.
+        let mut spill = None;
+        loop {
+            let buffer = &mut self.buffer;
+            let (read, closed) = self.shared.locked(|st| {
+                let read = st.log.read(key, &mut registrar, buffer, BATCH, &mut spill);
+                (read, st.closed)
+            });
+            return match read {
+                Read::Taken => Poll::Ready(Ok(self.buffer.pop_front().expect("taken"))),
+                Read::Lagged(skipped) => Poll::Ready(Err(Error::Lagged(skipped))),
+                Read::Empty(replaced) => {
+                    drop(replaced);
+                    if closed {
+                        Poll::Ready(Err(Error::Closed))
+                    } else {
+                        Poll::Pending
+                    }
+                }
+                Read::NeedsClone => {
+                    registrar.prepare();
+                    continue;
+                }
+            };
         }
     }
 }
 
-// Nothing is ever pinned through a `Subscription`: `initial` is only read by reference.
-impl<T: Clone + PartialEq + Send + 'static> Unpin for Subscription<T> {}
+/// A read as an item of the plain `Stream` and `iter`: a bounded subscription's lag is no item
+/// (`Continue`: read on), the end is `None`.
+fn plain_item<T>(
+    read: Result<Transition<T>, Error>,
+) -> std::ops::ControlFlow<Option<Transition<T>>> {
+    match read {
+        Ok(transition) => std::ops::ControlFlow::Break(Some(transition)),
+        Err(Error::Lagged(_)) => std::ops::ControlFlow::Continue(()),
+        Err(_) => std::ops::ControlFlow::Break(None),
+    }
+}
 
-impl<T: Clone + PartialEq + Send + 'static> Stream for Subscription<T> {
+/// A read as an item of `results` and `iter_results`: `Closed` ends the sequence, any other
+/// error is an item.
+fn result_item<T>(read: Result<Transition<T>, Error>) -> Option<Result<Transition<T>, Error>> {
+    match read {
+        Err(Error::Closed) => None,
+        item => Some(item),
+    }
+}
+
+/// Polls `sub` for a task, spending the tokio budget (with the `tokio` feature) on a read that
+/// is ready at once.
+fn poll_task<T: Clone>(
+    sub: &mut Subscription<T>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<Transition<T>, Error>> {
+    let budget = std::task::ready!(coop::poll_budget(cx));
+    let poll = sub.poll_as(Waiter::Task(cx.waker()));
+    if poll.is_ready() {
+        budget.made_progress();
+    }
+    poll
+}
+
+// Nothing is ever pinned through a `Subscription`: `initial` is only read by reference.
+impl<T> Unpin for Subscription<T> {}
+
+impl<T: Clone> Stream for Subscription<T> {
     type Item = Transition<T>;
 
     /// The next transition; `None` once the value is closed and everything queued has been
@@ -244,28 +363,37 @@ impl<T: Clone + PartialEq + Send + 'static> Stream for Subscription<T> {
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let sub = self.get_mut();
         loop {
-            return match sub.poll_as(Waiter::Task(cx.waker())) {
-                Poll::Ready(Ok(transition)) => Poll::Ready(Some(transition)),
-                Poll::Ready(Err(Error::Lagged(_))) => continue,
-                Poll::Ready(Err(_)) => Poll::Ready(None),
-                Poll::Pending => Poll::Pending,
-            };
+            if let std::ops::ControlFlow::Break(item) =
+                plain_item(std::task::ready!(poll_task(sub, cx)))
+            {
+                return Poll::Ready(item);
+            }
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Drop for Subscription<T> {
+impl<T> Drop for Subscription<T> {
+    /// Deregisters the subscription; its queued transitions are freed after the lock is
+    /// released. A panic in `T`'s `Drop` there reaches the caller, unless the thread is already
+    /// unwinding.
     fn drop(&mut self) {
         let key = self.key;
-        let dropped = self.shared.locked(|st| st.log.unsubscribe(key));
-        drop(dropped);
+        let mut spare = Bin::default();
+        let sink = self.shared.locked(|st| st.log.unsubscribe(key, &mut spare));
+        let mut panics = Panics::default();
+        panics.run(move || drop(sink));
+        spare.drop_all(&mut panics);
+        let buffer = std::mem::take(&mut self.buffer);
+        panics.run(move || drop(buffer));
+        panics.raise();
     }
 }
 
-impl<T: Clone + PartialEq + Send + fmt::Debug + 'static> fmt::Debug for Subscription<T> {
+impl<T: fmt::Debug> fmt::Debug for Subscription<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Subscription")
             .field("initial", &self.initial)
+            .field("buffered", &self.buffer.len())
             .finish_non_exhaustive()
     }
 }
@@ -280,84 +408,50 @@ impl<T: Clone + PartialEq + Send + fmt::Debug + 'static> fmt::Debug for Subscrip
 /// # Errors
 ///
 /// [`Error::Closed`] once the value is closed and everything queued has been received;
-/// [`Error::TimedOut`] from the timed finishers.
+/// [`Error::Lagged`] on a bounded subscription that fell behind; [`Error::TimedOut`] from the
+/// timed finishers.
+///
+/// # Cancel safety
+///
+/// Cancel safe: dropping a `Recv` before it completes loses nothing; the transition it would
+/// have received is the next one received.
 ///
 /// # Panics
 ///
 /// Polling it again after it has completed panics.
+///
+/// # Examples
+///
+/// ```
+/// let value = keepwatch::ValueWatcher::new(0);
+/// let mut sub = value.subscribe();
+/// value.set(1);
+/// let t = futures::executor::block_on(sub.recv()).unwrap();
+/// assert_eq!(t.new, 1);
+/// ```
 #[must_use = "futures do nothing unless polled"]
-pub struct Recv<'a, T: Clone + PartialEq + Send + 'static> {
+pub struct Recv<'a, T> {
     /// `None` once it has completed.
     sub: Option<&'a mut Subscription<T>>,
     /// Whether a task's waker may be registered for it.
     registered: bool,
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Recv<'_, T> {
-    /// Blocks this thread until the next transition.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let mut sub = value.subscribe();
-    /// value.set(1);
-    /// assert_eq!(sub.recv().blocking().unwrap().new, 1);
-    /// ```
-    pub fn blocking(mut self) -> Result<Transition<T>, Error> {
-        block_on(&mut self, None).expect("no deadline")
-    }
+finishers!(
+    [impl<T: Clone> Recv<'_, T>],
+    Result<Transition<T>, Error>,
+    "receive",
+    "```\nlet value = keepwatch::ValueWatcher::new(0);\nlet mut sub = value.subscribe();\nvalue.set(1);\nassert_eq!(sub.recv().blocking().unwrap().new, 1);\n```",
+    "```\nuse std::time::Duration;\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet mut sub = value.subscribe();\nlet r = sub.recv().blocking_timeout(Duration::from_millis(5));\nassert_eq!(r, Err(keepwatch::Error::TimedOut));\n```",
+    "```\nuse std::time::{Duration, Instant};\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet mut sub = value.subscribe();\nlet soon = Instant::now() + Duration::from_millis(5);\nassert!(sub.recv().blocking_deadline(soon).unwrap_err().is_timed_out());\n```",
+    "```\nuse std::time::Duration;\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet mut sub = value.subscribe();\nlet r = futures::executor::block_on(sub.recv().timeout(Duration::from_millis(5)));\nassert_eq!(r, Err(keepwatch::Error::TimedOut));\n```"
+);
 
-    /// As [`blocking`](Recv::blocking), giving up with [`Error::TimedOut`] after `timeout`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let mut sub = value.subscribe();
-    /// let r = sub.recv().blocking_timeout(Duration::from_millis(5));
-    /// assert_eq!(r, Err(keepwatch::Error::TimedOut));
-    /// ```
-    pub fn blocking_timeout(self, timeout: Duration) -> Result<Transition<T>, Error> {
-        match deadline_after(timeout) {
-            Some(deadline) => self.blocking_deadline(deadline),
-            None => self.blocking(),
-        }
-    }
-
-    /// As [`blocking`](Recv::blocking), giving up with [`Error::TimedOut`] at `deadline`.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let mut sub = value.subscribe();
-    /// let soon = Instant::now() + Duration::from_millis(5);
-    /// assert!(sub.recv().blocking_deadline(soon).unwrap_err().is_timed_out());
-    /// ```
-    pub fn blocking_deadline(mut self, deadline: Instant) -> Result<Transition<T>, Error> {
-        block_on(&mut self, Some(deadline)).unwrap_or(Err(Error::TimedOut))
-    }
-
-    /// The receive with a time limit, as a future that works on any executor (see
-    /// [`Timeout`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let mut sub = value.subscribe();
-    /// let r = futures::executor::block_on(sub.recv().timeout(Duration::from_millis(5)));
-    /// assert_eq!(r, Err(keepwatch::Error::TimedOut));
-    /// ```
-    pub fn timeout(self, timeout: Duration) -> Timeout<Self> {
-        Timeout::new(self, timeout)
-    }
-}
-
-impl<T: Clone + PartialEq + Send + 'static> Pollable for Recv<'_, T> {
+impl<T: Clone> Pollable for Recv<'_, T> {
     type Output = Result<Transition<T>, Error>;
 
-    fn epoch(&self) -> Option<usize> {
-        self.sub.as_ref().and_then(|sub| sub.epoch())
+    fn hint(&self) -> Option<usize> {
+        self.sub.as_ref().and_then(|sub| sub.hint())
     }
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
@@ -374,26 +468,31 @@ impl<T: Clone + PartialEq + Send + 'static> Pollable for Recv<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Future for Recv<'_, T> {
+impl<T: Clone> Future for Recv<'_, T> {
     type Output = Result<Transition<T>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_as(Waiter::Task(cx.waker()))
+        let budget = std::task::ready!(coop::poll_budget(cx));
+        let poll = self.get_mut().poll_as(Waiter::Task(cx.waker()));
+        if poll.is_ready() {
+            budget.made_progress();
+        }
+        poll
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Drop for Recv<'_, T> {
+impl<T> Drop for Recv<'_, T> {
     /// Forgets the waker of a receive dropped while waiting, so no stale task is woken.
     fn drop(&mut self) {
         if let (Some(sub), true) = (self.sub.as_mut(), self.registered) {
             let key = sub.key;
             let sink = sub.shared.locked(|st| st.log.clear_sink(key));
-            drop(sink);
+            crate::fault::drop_then_raise(sink);
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Recv<'_, T> {
+impl<T> fmt::Debug for Recv<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Recv")
             .field("completed", &self.sub.is_none())
@@ -404,26 +503,24 @@ impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Recv<'_, T> {
 /// A blocking iterator over a [`Subscription`]'s transitions, from
 /// [`Subscription::iter`]; it ends once the value is closed and everything queued has been
 /// received.
-pub struct Iter<'a, T: Clone + PartialEq + Send + 'static> {
+pub struct Iter<'a, T> {
     sub: &'a mut Subscription<T>,
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Iterator for Iter<'_, T> {
+impl<T: Clone> Iterator for Iter<'_, T> {
     type Item = Transition<T>;
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            return match block_on(self.sub, None).expect("no deadline") {
-                Ok(transition) => Some(transition),
-                // A bounded subscription's lag: go on with the oldest transition kept.
-                Err(Error::Lagged(_)) => continue,
-                Err(_) => None,
-            };
+            let read = block_on(self.sub, None).expect("no deadline");
+            if let std::ops::ControlFlow::Break(item) = plain_item(read) {
+                return item;
+            }
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Iter<'_, T> {
+impl<T> fmt::Debug for Iter<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Iter").finish_non_exhaustive()
     }
@@ -433,30 +530,19 @@ impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Iter<'_, T> {
 /// as `Err(Error::Lagged(n))`, from [`Subscription::results`]. It ends once the value is
 /// closed and everything queued has been received.
 #[must_use = "streams do nothing unless polled"]
-pub struct Results<'a, T: Clone + PartialEq + Send + 'static> {
+pub struct Results<'a, T> {
     sub: &'a mut Subscription<T>,
 }
 
-/// What a read gives as a `Result` item: `Closed` ends the sequence, any other error is one.
-fn result_item<T>(read: Result<Transition<T>, Error>) -> Option<Result<Transition<T>, Error>> {
-    match read {
-        Err(Error::Closed) => None,
-        item => Some(item),
-    }
-}
-
-impl<T: Clone + PartialEq + Send + 'static> Stream for Results<'_, T> {
+impl<T: Clone> Stream for Results<'_, T> {
     type Item = Result<Transition<T>, Error>;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.get_mut()
-            .sub
-            .poll_as(Waiter::Task(cx.waker()))
-            .map(result_item)
+        poll_task(self.get_mut().sub, cx).map(result_item)
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Results<'_, T> {
+impl<T> fmt::Debug for Results<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Results").finish_non_exhaustive()
     }
@@ -465,11 +551,11 @@ impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for Results<'_, T> {
 /// A blocking iterator over a [`Subscription`]'s transitions that reports a bounded
 /// subscription's lag as `Err(Error::Lagged(n))`, from [`Subscription::iter_results`]. It ends
 /// once the value is closed and everything queued has been received.
-pub struct IterResults<'a, T: Clone + PartialEq + Send + 'static> {
+pub struct IterResults<'a, T> {
     sub: &'a mut Subscription<T>,
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Iterator for IterResults<'_, T> {
+impl<T: Clone> Iterator for IterResults<'_, T> {
     type Item = Result<Transition<T>, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
@@ -477,7 +563,7 @@ impl<T: Clone + PartialEq + Send + 'static> Iterator for IterResults<'_, T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for IterResults<'_, T> {
+impl<T> fmt::Debug for IterResults<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("IterResults").finish_non_exhaustive()
     }

@@ -1,14 +1,13 @@
-//! `ValueWatcher`, the handle to an observable value, and `WeakValueWatcher`.
+//! `ValueWatcher`, the handle that can change a value (and close it), and
+//! `WeakValueWatcher`. Everything that reads or waits is on `ValueReader`, which a
+//! `ValueWatcher` dereferences to.
 
 use std::fmt;
+use std::ops::Deref;
 
-use crate::callback::{CallbackHandle, CallbackHost};
-use crate::loom::{Arc, AtomicBool, Ordering, Weak};
+use crate::loom::{Arc, Ordering, Weak};
+use crate::reader::{debug_fields, ValueReader};
 use crate::state::{Effects, Shared};
-use crate::subscription::Subscription;
-use crate::wait::Wait;
-use crate::waits::{Cond, Outcome};
-use crate::Transition;
 
 /// A value that threads and async tasks can set, read and wait on, where no transition is
 /// ever lost.
@@ -17,8 +16,14 @@ use crate::Transition;
 /// and wait. The value closes when [`close`](ValueWatcher::close) is called or its last
 /// `ValueWatcher` is dropped (see [Close](crate#close)).
 ///
-/// `T` needs `Clone` (readers and waiters get clones), `PartialEq` (a `set` of an equal value
-/// is not a transition) and `Send + 'static` (values move between threads).
+/// A `ValueWatcher` dereferences to a [`ValueReader`], which has every method that reads,
+/// waits, subscribes or derives (`get`, `with`, `wait_for`, `subscribe`, `map`, …); this type
+/// adds those that change the value. Hand out a [`reader`](ValueWatcher::reader) where only
+/// reading is wanted.
+///
+/// The methods ask of `T` only what they need: reading a clone needs `Clone`; setting and
+/// waiting need `Clone + PartialEq + Send + 'static` (a `set` of an equal value is not a
+/// transition; values move between threads).
 ///
 /// # Examples
 ///
@@ -37,12 +42,12 @@ use crate::Transition;
 ///
 /// assert_eq!(drain.blocking(), Ok(Conn::Closing));
 /// ```
-pub struct ValueWatcher<T: Clone + PartialEq + Send + 'static> {
-    shared: Arc<Shared<T>>,
+pub struct ValueWatcher<T> {
+    reader: ValueReader<T>,
 }
 
-/// A handle to a value that does not keep it open, from
-/// [`ValueWatcher::downgrade`]. Callbacks that need their own value capture this.
+/// A handle to a value that does not keep it open, from [`ValueWatcher::downgrade`].
+/// Callbacks that need their own value capture this.
 ///
 /// # Examples
 ///
@@ -55,12 +60,14 @@ pub struct ValueWatcher<T: Clone + PartialEq + Send + 'static> {
 /// drop(value);
 /// assert!(weak.upgrade().is_none());
 /// ```
-pub struct WeakValueWatcher<T: Clone + PartialEq + Send + 'static> {
+pub struct WeakValueWatcher<T> {
     shared: Weak<Shared<T>>,
 }
 
-impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
+impl<T> ValueWatcher<T> {
     /// A new open value.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(7);
@@ -69,70 +76,88 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// ```
     pub fn new(initial: T) -> Self {
         ValueWatcher {
-            shared: Arc::new(Shared::new(initial)),
+            reader: ValueReader::from_shared(Arc::new(Shared::new(initial))),
         }
     }
 
-    /// A clone of the current value. After a close, the last value.
+    fn shared(&self) -> &Arc<Shared<T>> {
+        &self.reader.shared
+    }
+
+    /// A read-only handle to the same value: it reads, waits, subscribes and derives, and
+    /// cannot set or close. It does not keep the value open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(1);
+    /// let reader = value.reader();
+    /// value.set(2);
+    /// assert_eq!(reader.get(), 2);
+    /// drop(value); // the last watcher: the value closes
+    /// assert!(reader.is_closed());
+    /// assert_eq!(reader.get(), 2); // still readable
+    /// ```
+    pub fn reader(&self) -> ValueReader<T> {
+        self.reader.clone()
+    }
+
+    /// Closes the value: pending waits that have not matched end with
+    /// [`Error::Closed`](crate::Error::Closed), subscriptions deliver what was queued and then
+    /// end, and `set`, `set_if`, `update` and `modify` change nothing from now on. Closing
+    /// twice does nothing. See [Close](crate#close).
     ///
     /// # Panics
     ///
-    /// If called from code that runs under this value's lock (see
-    /// [User code under the lock](crate#user-code-under-the-lock)).
+    /// If called from code that runs under this value's lock. A panic in the `Drop` of a user
+    /// value or callback let go of reaches the caller once everything else is done.
     ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(String::from("a"));
-    /// assert_eq!(value.get(), "a");
-    /// ```
-    pub fn get(&self) -> T {
-        self.shared.locked(|st| st.value.clone())
-    }
-
-    /// Reads the value without cloning it.
-    ///
-    /// `f` runs under the value's lock: it must be quick and must not call into the same
-    /// value.
-    ///
-    /// # Panics
-    ///
-    /// If `f` calls into the same value (a clear panic, never a deadlock), or if `f` panics.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(vec![1, 2, 3]);
-    /// assert_eq!(value.with(|v| v.len()), 3);
-    /// ```
-    pub fn with<R>(&self, f: impl FnOnce(&T) -> R) -> R {
-        self.shared.locked(|st| f(&st.value))
-    }
-
-    /// How many transitions the value has made: 0 for a new value. The `version` of the last
-    /// [`Transition`].
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
-    /// value.set(1);
-    /// value.set(1); // equal: not a transition
-    /// value.set(2);
-    /// assert_eq!(value.version(), 2);
+    /// value.close();
+    /// assert!(value.is_closed());
+    /// assert!(!value.set(1));
     /// ```
-    pub fn version(&self) -> u64 {
-        self.shared.locked(|st| st.version)
+    pub fn close(&self) {
+        self.shared().close()
     }
 
+    /// A handle that does not keep the value open.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let weak = value.downgrade();
+    /// weak.upgrade().unwrap().set(1);
+    /// assert_eq!(value.get(), 1);
+    /// ```
+    pub fn downgrade(&self) -> WeakValueWatcher<T> {
+        WeakValueWatcher {
+            shared: Arc::downgrade(self.shared()),
+        }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// Sets the value. If `value` equals the current value nothing happens and it returns
     /// `false`; otherwise it stores `value`, records the transition `(old, new)` and returns
     /// `true`. On a closed value nothing happens and it returns `false`.
     ///
     /// `set` never blocks on a waiter and may be called from inside an async task or a
-    /// callback. Waiters are woken, and callbacks run (in order, see [`on_change`]), after the
-    /// value's lock is released.
+    /// callback. Waiters are woken, and callbacks run (in order, see
+    /// [`on_change`](ValueReader::on_change)), after the value's lock is released.
     ///
     /// # Panics
     ///
-    /// If called from code that runs under this value's lock. A panic in `T`'s `Drop` of a
-    /// replaced value reaches the caller after the transition has fully taken effect.
+    /// If called from code that runs under this value's lock; if `T`'s `PartialEq` or `Clone`
+    /// panics here (the value is then unchanged). A panic in `T`'s `Drop` of a value let go of
+    /// reaches the caller after the transition has fully taken effect. Panics of wakers and
+    /// callbacks are contained: they never reach the setter.
     ///
-    /// [`on_change`]: ValueWatcher::on_change
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(1);
@@ -143,36 +168,39 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// assert_eq!(value.get(), 2);
     /// ```
     pub fn set(&self, value: T) -> bool {
-        // With nothing watching, a transition is a store and a count: skip the `Effects`
-        // machinery, and drop the value let go of after the lock, as always.
-        let (changed, spare, effects) = self.shared.locked(|st| {
+        let shared = self.shared();
+        let mut fx = Effects::new(shared);
+        let changed = shared.locked(|st| {
             if st.watched() {
-                let mut fx = Effects::default();
-                (st.set(value, &mut fx), None, Some(fx))
-            } else if st.changes_to(&value) {
-                (true, Some(st.store(value)), None)
-            } else {
-                (false, Some(value), None)
+                return st.set(value, &mut fx);
             }
+            // Nothing watching: a transition is a store and a count. A panicking `PartialEq`
+            // leaves `value` with `fx`, dropped after the lock.
+            let (value, changes) = fx.guard(value, |value| st.changes_to(value));
+            let spare = if changes { st.store(value) } else { value };
+            if std::mem::needs_drop::<T>() {
+                fx.values.push(spare);
+            }
+            changes
         });
-        drop(spare);
-        if let Some(fx) = effects {
-            fx.finish(&self.shared);
-        }
+        fx.finish();
         changed
     }
 
     /// Atomically: if `cond(&current)` is false, nothing happens and it returns `false`;
     /// otherwise sets `value` as [`set`](ValueWatcher::set) does and returns `true`, even when
-    /// `value` equals the current value (the condition held). On a closed value: `false`.
+    /// `value` equals the current value (the condition held). On a closed value: `false`, and
+    /// `cond` is not called.
     ///
     /// `cond` runs under the value's lock: it must be quick and must not call into the same
-    /// value.
+    /// value. Whatever is not used (`value`, or `cond` never called) is dropped after the lock.
     ///
     /// # Panics
     ///
     /// If `cond` calls into the same value (a clear panic, never a deadlock). If `cond`
     /// panics, the panic reaches the caller and the value is unchanged and usable.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new("connecting");
@@ -181,25 +209,22 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// assert_eq!(value.get(), "connected");
     /// ```
     pub fn set_if(&self, value: T, cond: impl FnOnce(&T) -> bool) -> bool {
-        // MUTANT (loom-tests/mutants.sh): tests the condition under one lock, sets under
-        // another, so two exclusive conditions can both hold.
-        #[cfg(keepwatch_mutant = "set_if_check_then_act")]
-        let cond = {
-            let held = self.shared.locked(|st| cond(&st.value));
-            move |_: &T| held
-        };
-        self.shared.act(|st, fx| {
+        let mut held = Some((value, cond));
+        let set = self.shared().act(|st, fx| {
             if st.closed {
-                fx.spare[0] = Some(value);
                 return false;
             }
-            if !cond(&st.value) {
-                fx.spare[0] = Some(value);
+            let (value, cond) = held.take().expect("held");
+            let (value, holds) = fx.guard(value, |_| cond(&st.value));
+            if !holds {
+                fx.values.push(value);
                 return false;
             }
             st.set(value, fx);
             true
-        })
+        });
+        crate::fault::drop_then_raise(held);
+        set
     }
 
     /// Atomically: calls `f(&current)`; `Some(v)` with `v` different from the current value is
@@ -207,12 +232,14 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// nothing and gives `false`. On a closed value `f` is not called: `false`.
     ///
     /// `f` runs under the value's lock: it must be quick and must not call into the same
-    /// value.
+    /// value. A closure never called is dropped after the lock.
     ///
     /// # Panics
     ///
     /// If `f` calls into the same value (a clear panic, never a deadlock). If `f` panics, the
     /// panic reaches the caller and the value is unchanged and usable.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let counter = keepwatch::ValueWatcher::new(0);
@@ -221,473 +248,129 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// assert_eq!(counter.get(), 1);
     /// ```
     pub fn update(&self, f: impl FnOnce(&T) -> Option<T>) -> bool {
-        self.shared.act(|st, fx| {
+        let mut held = Some(f);
+        let updated = self.shared().act(|st, fx| {
             if st.closed {
                 return false;
             }
+            let f = held.take().expect("held");
             match f(&st.value) {
                 Some(value) => st.set(value, fx),
                 None => false,
             }
-        })
+        });
+        crate::fault::drop_then_raise(held);
+        updated
     }
 
-    /// A lossless, ordered feed of every transition made after this call.
+    /// Atomically changes the value in place: runs `f` on the current value; if the value then
+    /// differs from what it was, that is a transition exactly as by [`set`](ValueWatcher::set)
+    /// (`true`); if not, nothing happened (`false`). On a closed value `f` is not called:
+    /// `false`.
     ///
-    /// Each transition is stored once in a log shared by all subscriptions and freed when the
-    /// last of them has read it, so an idle subscription costs a `set` nothing and the
-    /// unbounded default keeps every transition until it is read. On a closed value the
-    /// subscription is empty.
+    /// For a large value changed in a small way: no second value is built by the caller.
+    /// keepwatch still clones the value once (to restore it if `f` panics, and as the
+    /// transition's `old`) and compares the two.
     ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let mut sub = value.subscribe();
-    /// value.set(1);
-    /// value.set(2);
-    /// let versions: Vec<u64> = std::iter::from_fn(|| sub.try_recv().unwrap())
-    ///     .map(|t| t.version)
-    ///     .collect();
-    /// assert_eq!(versions, [1, 2]);
-    /// ```
-    pub fn subscribe(&self) -> Subscription<T> {
-        let (key, initial) = self
-            .shared
-            .locked(|st| (st.log.subscribe(st.version, None), st.value.clone()));
-        Subscription::new(self.shared.clone(), key, initial)
-    }
-
-    /// A subscription that keeps at most `max_unread` transitions it has not read yet: the
-    /// opt-in memory bound for a consumer that may fall behind.
-    ///
-    /// It is ordered and gap-free like [`subscribe`](ValueWatcher::subscribe)'s as long as it
-    /// keeps up. When a transition arrives while `max_unread` are already waiting for it, the
-    /// oldest of them is dropped for this subscription (other subscriptions still get it). It
-    /// is never a silent skip: the next [`recv`](Subscription::recv) or
-    /// [`try_recv`](Subscription::try_recv) gives `Err(Error::Lagged(n))` once, `n` being
-    /// how many transitions were dropped since it was last told, and the following ones resume
-    /// with the oldest transition still kept (whose [`version`](Transition::version) is that
-    /// many past the last one received, and whose `old` is its true previous value).
-    ///
-    /// The [`Stream`](futures_core::Stream) and [`iter`](Subscription::iter) of a subscription
-    /// yield bare transitions; for a bounded one they go on after a gap (they neither end nor
-    /// panic) and the gap shows only as a jump in `version`. To be told of a lag as an item,
-    /// read it with [`results`](Subscription::results) (a `Stream` of
-    /// `Result<Transition<T>, Error>`) or [`iter_results`](Subscription::iter_results).
-    ///
-    /// Memory: a setter never holds more than `max_unread` transitions for this subscription,
-    /// however long it goes unread.
+    /// `f` runs under the value's lock: it must be quick and must not call into the same
+    /// value.
     ///
     /// # Panics
     ///
-    /// If `max_unread` is 0 (a subscription that could never hold a transition), or if called
-    /// from code that runs under this value's lock.
+    /// If `f` panics (or calls into the same value), the value is restored as it was, the
+    /// panic reaches the caller, and the value stays usable. Likewise if `T`'s `Clone` or
+    /// `PartialEq` panics here.
     ///
     /// # Examples
     ///
     /// ```
-    /// use keepwatch::{Error, ValueWatcher};
-    ///
-    /// let value = ValueWatcher::new(0);
-    /// let mut sub = value.subscribe_bounded(2);
-    /// for n in 1..=5 {
-    ///     value.set(n); // nobody reads: transitions 1, 2 and 3 are dropped for `sub`
-    /// }
-    /// assert_eq!(sub.try_recv(), Err(Error::Lagged(3)));
-    /// let t = sub.try_recv().unwrap().unwrap();
-    /// assert_eq!((t.old, t.new, t.version), (3, 4, 4));
-    /// assert_eq!(sub.try_recv().unwrap().unwrap().version, 5);
-    /// assert_eq!(sub.try_recv(), Ok(None));
+    /// let peers = keepwatch::ValueWatcher::new(vec!["a"]);
+    /// let mut changes = peers.subscribe();
+    /// assert!(peers.modify(|v| v.push("b")));
+    /// assert!(!peers.modify(|v| v.sort())); // already sorted: no transition
+    /// let t = changes.try_recv().unwrap().unwrap();
+    /// assert_eq!((t.old, t.new), (vec!["a"], vec!["a", "b"]));
+    /// assert_eq!(changes.try_recv(), Ok(None));
     /// ```
-    pub fn subscribe_bounded(&self, max_unread: usize) -> Subscription<T> {
-        assert!(
-            max_unread > 0,
-            "keepwatch: `subscribe_bounded(0)`: a bounded subscription must keep at least one \
-             unread transition"
-        );
-        let (key, initial) = self.shared.locked(|st| {
-            (
-                st.log.subscribe(st.version, Some(max_unread)),
-                st.value.clone(),
-            )
-        });
-        Subscription::new(self.shared.clone(), key, initial)
-    }
-
-    /// Calls `f(old, new)` for every transition after this call, in the global order.
-    ///
-    /// Callbacks run after the value is stored, outside any internal lock, on a thread that
-    /// set the value. With a single setter, a transition's callbacks have run when `set`
-    /// returns; when another thread is already running callbacks (or `set` is called from
-    /// inside a callback), `set` may return first and that thread runs them, still in order.
-    ///
-    /// A callback may call `get`, `set` and every other method on the same value. A callback
-    /// that panics does not poison anything, does not stop the other callbacks or the setter,
-    /// and stays registered. A callback that captures a `ValueWatcher` keeps the value open:
-    /// capture a [`WeakValueWatcher`] instead. On a closed value the callback is dropped at
-    /// once and never runs.
-    ///
-    /// ```
-    /// use std::sync::{Arc, Mutex};
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let seen = Arc::new(Mutex::new(Vec::new()));
-    /// let log = seen.clone();
-    /// let _handle = value.on_change(move |old, new| log.lock().unwrap().push((*old, *new)));
-    /// value.set(1);
-    /// value.set(2);
-    /// assert_eq!(*seen.lock().unwrap(), [(0, 1), (1, 2)]);
-    /// ```
-    pub fn on_change(&self, f: impl FnMut(&T, &T) + Send + 'static) -> CallbackHandle {
-        let f = Box::new(f);
-        let registered = self.shared.locked(|st| {
+    pub fn modify(&self, f: impl FnOnce(&mut T)) -> bool {
+        let mut held = Some(f);
+        let modified = self.shared().act(|st, fx| {
             if st.closed {
-                Err(f)
-            } else {
-                Ok(st.callbacks.add_change(f, st.version))
+                return false;
             }
+            st.modify(held.take().expect("held"), fx)
         });
-        match registered {
-            Ok((id, flag)) => CallbackHandle::new(self.callback_host(), id, flag),
-            Err(f) => {
-                drop(f);
-                CallbackHandle::inert()
-            }
-        }
-    }
-
-    /// Calls `f()` once: now, on the caller's thread, if the value equals `value`; otherwise
-    /// at the first transition to `value` (run like an [`on_change`](ValueWatcher::on_change)
-    /// callback). On a closed value it runs now if the value equals `value`, and otherwise
-    /// never.
-    ///
-    /// ```
-    /// use std::sync::atomic::{AtomicUsize, Ordering};
-    /// use std::sync::Arc;
-    ///
-    /// let value = keepwatch::ValueWatcher::new("starting");
-    /// let fired = Arc::new(AtomicUsize::new(0));
-    /// let count = fired.clone();
-    /// let _handle = value.on_value("ready", move || {
-    ///     count.fetch_add(1, Ordering::SeqCst);
-    /// });
-    /// value.set("ready");
-    /// value.set("busy");
-    /// value.set("ready");
-    /// assert_eq!(fired.load(Ordering::SeqCst), 1);
-    /// ```
-    pub fn on_value(&self, value: T, f: impl FnOnce() + Send + 'static) -> CallbackHandle {
-        let f: Box<dyn FnOnce() + Send> = Box::new(f);
-        // Decided under the lock; `f` runs (or is dropped) and `value` is dropped after it.
-        enum Decision<V> {
-            Now(Box<dyn FnOnce() + Send>, V),
-            Never(Box<dyn FnOnce() + Send>, V),
-            Later(u64, Arc<AtomicBool>),
-        }
-        let decision = self.shared.locked(|st| {
-            if st.value == value {
-                Decision::Now(f, value)
-            } else if st.closed {
-                Decision::Never(f, value)
-            } else {
-                let (id, flag) = st.callbacks.add_value(value, f, st.version);
-                Decision::Later(id, flag)
-            }
-        });
-        match decision {
-            Decision::Now(f, _) => {
-                f();
-                CallbackHandle::inert()
-            }
-            Decision::Never(f, value) => {
-                drop((f, value));
-                CallbackHandle::inert()
-            }
-            Decision::Later(id, flag) => CallbackHandle::new(self.callback_host(), id, flag),
-        }
-    }
-
-    fn callback_host(&self) -> Weak<dyn CallbackHost> {
-        let host: Arc<dyn CallbackHost> = self.shared.clone();
-        Arc::downgrade(&host)
-    }
-
-    fn wait(&self, cond: Cond<T>) -> Wait<T> {
-        #[cfg(not(keepwatch_mutant = "wait_register_after_check"))]
-        let key = self.shared.locked(|st| st.add_wait(cond));
-        // MUTANT (loom-tests/mutants.sh): tests the current value under one lock, registers
-        // under another; a transition in between is missed.
-        #[cfg(keepwatch_mutant = "wait_register_after_check")]
-        let key = {
-            let (now, version) = self.shared.locked(|st| (st.value.clone(), st.version));
-            self.shared
-                .locked(|st| st.waits.add(cond, &now, version, st.closed))
-        };
-        Wait::new(self.shared.clone(), key)
-    }
-
-    fn wait_custom<O: Send + 'static>(
-        &self,
-        matcher: impl FnMut(Option<&T>, &T, u64) -> Option<Outcome<T>> + Send + 'static,
-    ) -> Wait<O> {
-        let key = self
-            .shared
-            .locked(|st| st.add_wait(Cond::Custom(Box::new(matcher))));
-        Wait::new(self.shared.clone(), key)
-    }
-
-    /// Completes with the first value equal to `value`: the current value (unless
-    /// [`skip_current`](Wait::skip_current)), then the new value of each later transition, in
-    /// order, even if the value has moved on by the time the waiter runs.
-    ///
-    /// The wait is registered now: nothing between this call and the `.await` (or
-    /// `.blocking()`) is missed.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let wait = value.wait_for(1);
-    /// value.set(1);
-    /// value.set(2);
-    /// assert_eq!(wait.blocking(), Ok(1));
-    /// ```
-    pub fn wait_for(&self, value: T) -> Wait<T> {
-        self.wait(Cond::Eq(value))
-    }
-
-    /// Completes with the first value not equal to `value` (see
-    /// [`wait_for`](ValueWatcher::wait_for) for "first").
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new("idle");
-    /// let wait = value.wait_for_not("idle");
-    /// value.set("busy");
-    /// value.set("idle");
-    /// assert_eq!(wait.blocking(), Ok("busy"));
-    /// ```
-    pub fn wait_for_not(&self, value: T) -> Wait<T> {
-        self.wait(Cond::Ne(value))
-    }
-
-    /// Completes with the first value for which `pred` holds (see
-    /// [`wait_for`](ValueWatcher::wait_for) for "first").
-    ///
-    /// `pred` runs under the value's lock, on the thread that sets the value (and on this one,
-    /// for the current value): it must be quick and must not call into the same value.
-    ///
-    /// # Panics
-    ///
-    /// Never here. If `pred` panics (or calls into the same value), the panic reaches this
-    /// wait's finisher (`.await`, `.blocking*`) and no one else.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let wait = value.wait_until(|n| n % 2 == 1);
-    /// value.set(2);
-    /// value.set(3);
-    /// value.set(4);
-    /// assert_eq!(wait.blocking(), Ok(3));
-    /// ```
-    pub fn wait_until(&self, pred: impl Fn(&T) -> bool + Send + 'static) -> Wait<T> {
-        self.wait_custom(move |_, new, _| pred(new).then(|| Outcome::Value(new.clone())))
-    }
-
-    /// Completes with the first `Some(u)` that `f` returns for a value (see
-    /// [`wait_for`](ValueWatcher::wait_for) for "first").
-    ///
-    /// `f` runs under the value's lock, like [`wait_until`](ValueWatcher::wait_until)'s
-    /// predicate, with the same rules and the same handling of panics.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(Err::<u32, &str>("not yet"));
-    /// let port = value.wait_map(|r| r.ok());
-    /// value.set(Ok(8080));
-    /// assert_eq!(port.blocking(), Ok(8080));
-    /// ```
-    pub fn wait_map<U: Send + 'static>(
-        &self,
-        f: impl Fn(&T) -> Option<U> + Send + 'static,
-    ) -> Wait<U> {
-        self.wait_custom(move |_, new, _| {
-            f(new).map(|u| Outcome::Mapped(Box::new(u) as Box<dyn std::any::Any + Send>))
-        })
-    }
-
-    /// Completes with the first transition `(old, new)` after this call for which
-    /// `pred(old, new)` holds. The current value never counts.
-    ///
-    /// `pred` runs under the value's lock, like [`wait_until`](ValueWatcher::wait_until)'s
-    /// predicate, with the same rules and the same handling of panics.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(10);
-    /// let drop = value.wait_transition(|old, new| new < old);
-    /// value.set(20);
-    /// value.set(15);
-    /// let t = drop.blocking().unwrap();
-    /// assert_eq!((t.old, t.new, t.version), (20, 15, 2));
-    /// ```
-    pub fn wait_transition(
-        &self,
-        pred: impl Fn(&T, &T) -> bool + Send + 'static,
-    ) -> Wait<Transition<T>> {
-        self.wait_custom(move |old, new, version| {
-            let old = old?;
-            pred(old, new).then(|| {
-                Outcome::Transition(Transition {
-                    old: old.clone(),
-                    new: new.clone(),
-                    version,
-                })
-            })
-        })
-    }
-
-    /// Completes with the new value of the next transition. The current value never counts.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let change = value.wait_for_change();
-    /// value.set(5);
-    /// value.set(6);
-    /// assert_eq!(change.blocking(), Ok(5));
-    /// ```
-    pub fn wait_for_change(&self) -> Wait<T> {
-        self.wait(Cond::Change)
-    }
-
-    /// Closes the value: pending waits that have not matched end with
-    /// [`Error::Closed`](crate::Error::Closed), subscriptions deliver what was queued and then
-    /// end, and `set`, `set_if` and `update` change nothing from now on. Closing twice does
-    /// nothing. See [Close](crate#close).
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// value.close();
-    /// assert!(value.is_closed());
-    /// assert!(!value.set(1));
-    /// ```
-    pub fn close(&self) {
-        self.shared.act(|st, fx| st.close(fx))
-    }
-
-    /// Whether the value is closed.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// assert!(!value.is_closed());
-    /// ```
-    pub fn is_closed(&self) -> bool {
-        self.shared.locked(|st| st.closed)
-    }
-
-    /// Subscriptions not yet dropped, plus waits still pending (not matched, not ended by
-    /// close, not dropped). Callbacks do not count.
-    ///
-    /// Counting pending waits takes time in proportion to their number: meant for
-    /// diagnostics and tests.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let wait = value.wait_for(1);
-    /// let sub = value.subscribe();
-    /// assert_eq!(value.watcher_count(), 2);
-    /// drop(wait);
-    /// drop(sub);
-    /// assert_eq!(value.watcher_count(), 0);
-    /// ```
-    pub fn watcher_count(&self) -> usize {
-        self.shared
-            .locked(|st| st.log.readers() + st.waits.pending())
-    }
-
-    /// A handle that does not keep the value open.
-    ///
-    /// ```
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let weak = value.downgrade();
-    /// weak.upgrade().unwrap().set(1);
-    /// assert_eq!(value.get(), 1);
-    /// ```
-    pub fn downgrade(&self) -> WeakValueWatcher<T> {
-        WeakValueWatcher {
-            shared: Arc::downgrade(&self.shared),
-        }
+        crate::fault::drop_then_raise(held);
+        modified
     }
 }
 
-impl<U: Clone + PartialEq + Send + 'static> ValueWatcher<Option<U>> {
-    /// On a `ValueWatcher<Option<U>>`: completes with the first `Some(u)`, as `u` (see
-    /// [`wait_for`](ValueWatcher::wait_for) for "first").
-    ///
-    /// ```
-    /// let peer = keepwatch::ValueWatcher::new(None);
-    /// let wait = peer.wait_for_not_none();
-    /// peer.set(Some("10.0.0.7"));
-    /// assert_eq!(wait.blocking(), Ok("10.0.0.7"));
-    /// ```
-    pub fn wait_for_not_none(&self) -> Wait<U> {
-        self.wait_map(|value: &Option<U>| value.clone())
+impl<T> Deref for ValueWatcher<T> {
+    type Target = ValueReader<T>;
+
+    /// The read side: every method that reads, waits, subscribes or derives.
+    fn deref(&self) -> &ValueReader<T> {
+        &self.reader
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Clone for ValueWatcher<T> {
+impl<T> AsRef<ValueReader<T>> for ValueWatcher<T> {
+    fn as_ref(&self) -> &ValueReader<T> {
+        &self.reader
+    }
+}
+
+impl<T> From<&ValueWatcher<T>> for ValueReader<T> {
+    /// The same as [`ValueWatcher::reader`].
+    fn from(watcher: &ValueWatcher<T>) -> Self {
+        watcher.reader()
+    }
+}
+
+impl<T> Clone for ValueWatcher<T> {
     fn clone(&self) -> Self {
-        self.shared.handles.fetch_add(1, Ordering::Relaxed);
+        self.shared().handles.fetch_add(1, Ordering::Relaxed);
         ValueWatcher {
-            shared: self.shared.clone(),
+            reader: self.reader.clone(),
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Drop for ValueWatcher<T> {
-    /// Dropping the last handle closes the value.
+impl<T> Drop for ValueWatcher<T> {
+    /// Dropping the last handle closes the value (see [`close`](ValueWatcher::close)).
     fn drop(&mut self) {
-        #[cfg(not(keepwatch_mutant = "handle_count_load_then_store"))]
-        let last = self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1;
-        // MUTANT (loom-tests/mutants.sh): a load and a store instead of one read-modify-write;
-        // two last handles dropped at once can both see 2, and nobody closes.
-        #[cfg(keepwatch_mutant = "handle_count_load_then_store")]
-        let last = {
-            let handles = self.shared.handles.load(Ordering::Acquire);
-            self.shared.handles.store(handles - 1, Ordering::Release);
-            handles == 1
-        };
-        if last {
-            self.close();
+        if self.shared().handles.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.shared().close();
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + Default + 'static> Default for ValueWatcher<T> {
+impl<T: Default> Default for ValueWatcher<T> {
     /// A new open value holding `T::default()`.
     fn default() -> Self {
         ValueWatcher::new(T::default())
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> From<T> for ValueWatcher<T> {
+impl<T> From<T> for ValueWatcher<T> {
     /// A new open value holding `value`.
     fn from(value: T) -> Self {
         ValueWatcher::new(value)
     }
 }
 
-impl<T: Clone + PartialEq + Send + fmt::Debug + 'static> fmt::Debug for ValueWatcher<T> {
+impl<T: fmt::Debug> fmt::Debug for ValueWatcher<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (value, version, closed) = self
-            .shared
-            .locked(|st| (st.value.clone(), st.version, st.closed));
-        f.debug_struct("ValueWatcher")
-            .field("value", &value)
-            .field("version", &version)
-            .field("closed", &closed)
-            .finish()
+        debug_fields(self.shared(), f.debug_struct("ValueWatcher"))
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> WeakValueWatcher<T> {
+impl<T> WeakValueWatcher<T> {
     /// A `ValueWatcher` for the same value, or `None` once its last `ValueWatcher` has been
     /// dropped. A value closed by [`close`](ValueWatcher::close) while handles are alive still
     /// upgrades.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
@@ -708,14 +391,18 @@ impl<T: Clone + PartialEq + Send + 'static> WeakValueWatcher<T> {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(ValueWatcher { shared }),
+                Ok(_) => {
+                    return Some(ValueWatcher {
+                        reader: ValueReader::from_shared(shared),
+                    })
+                }
                 Err(now) => handles = now,
             }
         }
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> Clone for WeakValueWatcher<T> {
+impl<T> Clone for WeakValueWatcher<T> {
     fn clone(&self) -> Self {
         WeakValueWatcher {
             shared: self.shared.clone(),
@@ -723,15 +410,8 @@ impl<T: Clone + PartialEq + Send + 'static> Clone for WeakValueWatcher<T> {
     }
 }
 
-impl<T: Clone + PartialEq + Send + 'static> fmt::Debug for WeakValueWatcher<T> {
+impl<T> fmt::Debug for WeakValueWatcher<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WeakValueWatcher").finish_non_exhaustive()
-    }
-}
-
-impl<T: Clone + PartialEq + Send + 'static> CallbackHost for Shared<T> {
-    fn cancel(&self, id: u64) {
-        let removed = self.locked(|st| st.callbacks.remove(id));
-        drop(removed);
     }
 }

@@ -1,76 +1,43 @@
-//! `Wait`, the one-shot wait every `wait_*` method returns, and its finishers: await it, or
-//! block a thread on it, with or without a time limit.
+//! `Wait`, the one-shot wait every `wait_*` method (and `closed`) returns: its slot, its
+//! registration with the value, and the ways to finish it.
 
-use std::any::Any;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::resume_unwind;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
 
-use crate::blocking::{block_on, deadline_after, Pollable};
+use crate::blocking::{finishers, Pollable};
+use crate::coop;
 use crate::loom::Arc;
-use crate::sink::Waiter;
-use crate::state::{Delivery, Shared};
-use crate::timeout::Timeout;
+use crate::sink::{Registrar, Waiter};
+use crate::slot::{Outcome, Slot};
+use crate::state::{Effects, Shared};
 use crate::Error;
 
 /// The value side of a [`Wait`], with the value's type erased (a `Wait<O>` does not name the
-/// value's type: `wait_map` gives a `Wait<U>` on a `ValueWatcher<T>`).
+/// value's type: `wait_map` gives a `Wait<U>` on a value of `T`). The result never passes
+/// through here: it goes typed into the wait's slot.
 pub(crate) trait WaitHost: Send + Sync {
-    /// If wait `key` has finished, frees it and delivers its outcome (writing a value into
-    /// `out`, the waiter's `Option<O>`); otherwise registers `waiter`.
-    fn poll_wait(&self, key: usize, waiter: Waiter<'_>, out: &mut dyn Any) -> Poll<Delivery>;
-    /// Drops the match on the current value at creation.
-    fn skip_current(&self, key: usize);
-    /// Deregisters a wait that was dropped before it finished.
-    fn cancel(&self, key: usize);
-    /// The value's wake counter, which a blocked thread spins on before parking.
-    fn epoch(&self) -> usize;
+    /// Deregisters the wait under `key` whose slot is `id` (no-op if it is gone).
+    fn cancel(&self, key: usize, id: usize);
+    /// The match at creation of the wait under `key` (slot `id`) no longer stands.
+    fn skip_first(&self, key: usize, id: usize);
 }
 
-impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
-    fn poll_wait(&self, key: usize, waiter: Waiter<'_>, out: &mut dyn Any) -> Poll<Delivery> {
-        #[cfg(not(keepwatch_mutant = "poll_check_then_register"))]
-        let polled = self.locked(|st| st.waits.poll(key, waiter));
-        // MUTANT (loom-tests/mutants.sh): checks under one lock, registers under another; a
-        // set in between completes the wait while no sink is registered: a lost wake-up.
-        #[cfg(keepwatch_mutant = "poll_check_then_register")]
-        let polled = self
-            .locked(|st| st.waits.poll(key, Waiter::Nobody))
-            .map_err(|_| self.locked(|st| st.waits.register_only(key, waiter)));
-        match polled {
-            Ok(finished) => {
-                let delivery = finished.outcome.deliver(out);
-                drop(finished.rest);
-                Poll::Ready(delivery)
-            }
-            Err(replaced) => {
-                drop(replaced);
-                Poll::Pending
-            }
-        }
+impl<T: Send> WaitHost for Shared<T> {
+    fn cancel(&self, key: usize, id: usize) {
+        self.act(|st, fx: &mut Effects<'_, T>| st.waits.cancel(key, id, &mut fx.gone));
     }
 
-    fn skip_current(&self, key: usize) {
-        let dropped = self.locked(|st| st.waits.skip_current(key));
-        drop(dropped);
-    }
-
-    fn cancel(&self, key: usize) {
-        let dropped = self.locked(|st| st.waits.cancel(key));
-        drop(dropped);
-    }
-
-    fn epoch(&self) -> usize {
-        Shared::epoch(self)
+    fn skip_first(&self, key: usize, id: usize) {
+        self.locked(|st| st.waits.skip_first(key, id));
     }
 }
 
 /// A registered wait for the first value (or transition) that matches, returned by every
-/// `wait_*` method of [`ValueWatcher`](crate::ValueWatcher).
+/// `wait_*` method of [`ValueReader`](crate::ValueReader) (and so of
+/// [`ValueWatcher`](crate::ValueWatcher)), and by `closed`.
 ///
 /// It is registered when it is created, so nothing that happens before it is awaited is
 /// missed, and it completes with the first match **even if the value has moved on** by then.
@@ -83,6 +50,11 @@ impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
 /// - block an OS thread on it: [`blocking`](Wait::blocking),
 ///   [`blocking_timeout`](Wait::blocking_timeout), [`blocking_deadline`](Wait::blocking_deadline).
 ///   Don't block an async runtime's worker thread this way.
+///
+/// A wait that matched the current value at creation keeps being tested against later
+/// transitions until [`skip_current`](Wait::skip_current) can no longer matter — its first
+/// later match, its first poll, or its drop — since `skip_current` would make a later match
+/// count. Until then its predicate runs on every `set`; finish or drop such a wait promptly.
 ///
 /// # Errors
 ///
@@ -97,7 +69,9 @@ impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
 /// # Panics
 ///
 /// If the wait's predicate panicked, the finisher panics with the original payload. Polling a
-/// `Wait` again after it has completed panics.
+/// `Wait` again after it has completed panics. A panic in the `Drop` of a user value the wait
+/// lets go of (its target, its predicate) reaches the call that let go of it: the finisher,
+/// or the wait's `Drop` (unless the thread is already unwinding).
 ///
 /// # Examples
 ///
@@ -116,26 +90,34 @@ impl<T: Clone + PartialEq + Send + 'static> WaitHost for Shared<T> {
 /// ```
 #[must_use = "a wait does nothing unless awaited or finished with `blocking`"]
 pub struct Wait<O> {
-    /// `None` once the wait has completed.
-    host: Option<Arc<dyn WaitHost>>,
-    key: usize,
-    _output: PhantomData<fn() -> O>,
+    slot: Arc<Slot<O>>,
+    /// The value's registry and this wait's key there, while the registry may hold it.
+    host: Option<(Arc<dyn WaitHost>, usize)>,
+    /// Completed: polling again panics.
+    done: bool,
 }
 
-impl<O: Send + 'static> Wait<O> {
-    pub(crate) fn new(host: Arc<dyn WaitHost>, key: usize) -> Self {
+impl<O> Wait<O> {
+    pub(crate) fn new(slot: Arc<Slot<O>>, host: Option<(Arc<dyn WaitHost>, usize)>) -> Self {
         Wait {
-            host: Some(host),
-            key,
-            _output: PhantomData,
+            slot,
+            host,
+            done: false,
         }
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.slot) as *const () as usize
     }
 
     /// The current value at creation does not count: only later transitions do. Transitions
     /// made between the wait's creation and this call still count.
     ///
     /// The predicate may already have run on the current value at creation; that result, or
-    /// its panic, is then ignored.
+    /// its panic, is then ignored — so a `wait_*` call never raises its predicate's panic
+    /// itself.
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(1);
@@ -146,122 +128,104 @@ impl<O: Send + 'static> Wait<O> {
     /// assert_eq!(again.blocking(), Ok(1));
     /// ```
     pub fn skip_current(self) -> Self {
-        if let Some(host) = &self.host {
-            host.skip_current(self.key);
+        if let Some((host, key)) = &self.host {
+            host.skip_first(*key, self.id());
         }
+        // Later outcomes are filled beside it, never in its place: taking it here races with
+        // no setter. Dropped outside every lock.
+        crate::fault::drop_then_raise(self.slot.skip_first());
         self
     }
 
-    /// Blocks this thread until the wait completes.
+    /// Whether the wait has an outcome ready, so that a finisher would return at once. A hint
+    /// for diagnostics: it may turn `true` right after it returned `false`.
     ///
-    /// # Errors
-    ///
-    /// [`Error::Closed`] if the value closes before a match.
-    ///
-    /// # Panics
-    ///
-    /// With the predicate's payload, if it panicked.
+    /// # Examples
     ///
     /// ```
-    /// let value = keepwatch::ValueWatcher::new("a");
-    /// assert_eq!(value.wait_for("a").blocking(), Ok("a"));
-    /// ```
-    pub fn blocking(mut self) -> Result<O, Error> {
-        block_on(&mut self, None).expect("no deadline")
-    }
-
-    /// As [`blocking`](Wait::blocking), giving up with [`Error::TimedOut`] after `timeout`.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
     /// let value = keepwatch::ValueWatcher::new(0);
     /// let wait = value.wait_for(1);
-    /// assert_eq!(
-    ///     wait.blocking_timeout(Duration::from_millis(5)),
-    ///     Err(keepwatch::Error::TimedOut)
-    /// );
-    /// assert_eq!(value.watcher_count(), 0);
+    /// assert!(!wait.is_ready());
+    /// value.set(1);
+    /// assert!(wait.is_ready());
     /// ```
-    pub fn blocking_timeout(self, timeout: Duration) -> Result<O, Error> {
-        match deadline_after(timeout) {
-            Some(deadline) => self.blocking_deadline(deadline),
-            None => self.blocking(),
-        }
-    }
-
-    /// As [`blocking`](Wait::blocking), giving up with [`Error::TimedOut`] at `deadline`.
-    ///
-    /// ```
-    /// use std::time::{Duration, Instant};
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let soon = Instant::now() + Duration::from_millis(5);
-    /// assert!(value.wait_for(1).blocking_deadline(soon).unwrap_err().is_timed_out());
-    /// ```
-    pub fn blocking_deadline(mut self, deadline: Instant) -> Result<O, Error> {
-        block_on(&mut self, Some(deadline)).unwrap_or(Err(Error::TimedOut))
-    }
-
-    /// The wait with a time limit, as a future that works on any executor: it completes with
-    /// [`Error::TimedOut`] after `timeout` (see [`Timeout`]).
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let value = keepwatch::ValueWatcher::new(0);
-    /// let wait = value.wait_for(0).timeout(Duration::from_secs(1));
-    /// assert_eq!(futures::executor::block_on(wait), Ok(0));
-    /// ```
-    pub fn timeout(self, timeout: Duration) -> Timeout<Self> {
-        Timeout::new(self, timeout)
+    pub fn is_ready(&self) -> bool {
+        self.slot.is_ready()
     }
 }
 
-impl<O: Send + 'static> Pollable for Wait<O> {
+finishers!(
+    [impl<O> Wait<O>],
+    Result<O, Error>,
+    "wait",
+    "```\nlet value = keepwatch::ValueWatcher::new(\"a\");\nassert_eq!(value.wait_for(\"a\").blocking(), Ok(\"a\"));\n```",
+    "```\nuse std::time::Duration;\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet wait = value.wait_for(1);\nassert_eq!(\n    wait.blocking_timeout(Duration::from_millis(5)),\n    Err(keepwatch::Error::TimedOut)\n);\nassert_eq!(value.watcher_count(), 0);\n```",
+    "```\nuse std::time::{Duration, Instant};\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet soon = Instant::now() + Duration::from_millis(5);\nassert!(value.wait_for(1).blocking_deadline(soon).unwrap_err().is_timed_out());\n```",
+    "```\nuse std::time::Duration;\n\nlet value = keepwatch::ValueWatcher::new(0);\nlet wait = value.wait_for(0).timeout(Duration::from_secs(1));\nassert_eq!(futures::executor::block_on(wait), Ok(0));\n```"
+);
+
+impl<O> Pollable for Wait<O> {
     type Output = Result<O, Error>;
 
-    fn epoch(&self) -> Option<usize> {
-        self.host.as_ref().map(|host| host.epoch())
+    #[inline]
+    fn hint(&self) -> Option<usize> {
+        Some(self.slot.is_ready() as usize)
     }
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
-        let host = self
-            .host
-            .as_ref()
-            .expect("keepwatch: `Wait` polled after it completed");
-        let mut out: Option<O> = None;
-        let delivery = match host.poll_wait(self.key, waiter, &mut out) {
+        assert!(!self.done, "keepwatch: `Wait` polled after it completed");
+        let mut registrar = Registrar::new(waiter);
+        let taken = match self.slot.poll(&mut registrar) {
             Poll::Pending => return Poll::Pending,
-            Poll::Ready(delivery) => delivery,
+            Poll::Ready(taken) => taken,
         };
-        // The registration is gone: this wait has completed.
-        self.host = None;
-        Poll::Ready(match delivery {
-            Delivery::Filled => Ok(out.expect("keepwatch: internal error: empty delivery")),
-            Delivery::Boxed(boxed) => Ok(*boxed
-                .downcast::<O>()
-                .expect("keepwatch: internal error: wait output of the wrong type")),
-            Delivery::Closed => Err(Error::Closed),
-            Delivery::Panicked(payload) => resume_unwind(payload),
-        })
+        // Completed: from here on neither a poll nor the drop touches the registration again,
+        // whatever the user code below does.
+        self.done = true;
+        let host = self.host.take();
+        let result = match taken.outcome {
+            Outcome::Value(output) => Ok(output),
+            Outcome::Closed => Err(Error::Closed),
+            Outcome::Panicked(payload) => {
+                // The registration and the leftovers go first; then the predicate's panic.
+                let mut panics = crate::fault::Panics::default();
+                panics.run(|| {
+                    if let (false, Some((host, key))) = (taken.released, &host) {
+                        host.cancel(*key, self.id());
+                    }
+                });
+                panics.run(move || drop(taken.rest));
+                panics.discard();
+                resume_unwind(payload)
+            }
+        };
+        // The match at creation won while the registry still holds the wait: deregister.
+        if let (false, Some((host, key))) = (taken.released, host) {
+            host.cancel(key, self.id());
+        }
+        drop(taken.rest);
+        Poll::Ready(result)
     }
 }
 
-impl<O: Send + 'static> Future for Wait<O> {
+impl<O> Future for Wait<O> {
     type Output = Result<O, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.get_mut().poll_as(Waiter::Task(cx.waker()))
+        let budget = std::task::ready!(coop::poll_budget(cx));
+        let this = self.get_mut();
+        let poll = this.poll_as(Waiter::Task(cx.waker()));
+        if poll.is_ready() {
+            budget.made_progress();
+        }
+        poll
     }
 }
 
 impl<O> Drop for Wait<O> {
     fn drop(&mut self) {
-        // MUTANT (loom-tests/mutants.sh): forgets to deregister a dropped wait.
-        #[cfg(not(keepwatch_mutant = "no_deregister_on_drop"))]
-        if let Some(host) = self.host.take() {
-            host.cancel(self.key);
+        if let Some((host, key)) = self.host.take() {
+            host.cancel(key, self.id());
         }
     }
 }
@@ -269,7 +233,8 @@ impl<O> Drop for Wait<O> {
 impl<O> fmt::Debug for Wait<O> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Wait")
-            .field("completed", &self.host.is_none())
+            .field("ready", &self.slot.is_ready())
+            .field("completed", &self.done)
             .finish_non_exhaustive()
     }
 }

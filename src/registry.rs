@@ -1,0 +1,315 @@
+//! The pending one-shot waits of a value: what each waits for, tested against every
+//! transition under the value's lock, and the slot each is delivered into.
+//!
+//! Equality waits (`wait_for`), the common case, are kept apart: their targets sit densely in
+//! one vector that a `set` scans with plain comparisons. Every other wait is a boxed matcher
+//! that knows its own output type, so a result goes typed from the matcher into its slot.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::loom::Arc;
+use crate::sink::Wakes;
+use crate::slab::{shrink_if_sparse, Bin, Slab};
+use crate::slot::{Outcome, Slot};
+
+/// A wait that is not an equality wait, with its output type erased: what the registry needs
+/// to test it, end it, and find it again.
+pub(crate) trait Pending<T>: Send {
+    /// Tests the transition `old → new` (to `version`). On a match or a panic, fills the slot,
+    /// collects the waiter's sink and returns `true`: the registry lets go of it.
+    fn offer(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) -> bool;
+    /// The value closed: fills the slot with this wait's close outcome.
+    fn close(&mut self, wakes: &mut Wakes);
+}
+
+/// A matcher: `old` is `None` when it is tested on the current value at creation.
+pub(crate) trait Matcher<T, O>: FnMut(Option<&T>, &T, u64) -> Option<O> + Send {}
+impl<T, O, F: FnMut(Option<&T>, &T, u64) -> Option<O> + Send> Matcher<T, O> for F {}
+
+/// A non-equality wait, typed.
+struct Entry<O, F> {
+    matcher: F,
+    slot: Arc<Slot<O>>,
+    /// What the wait ends with when the value closes (`Closed`, or `Ok(())` for `closed()`).
+    on_close: fn() -> Outcome<O>,
+}
+
+impl<T, O, F> Pending<T> for Entry<O, F>
+where
+    O: Send + 'static,
+    F: Matcher<T, O> + 'static,
+{
+    fn offer(&mut self, old: &T, new: &T, version: u64, wakes: &mut Wakes) -> bool {
+        let tested = catch_unwind(AssertUnwindSafe(|| (self.matcher)(Some(old), new, version)));
+        let outcome = match tested {
+            Ok(None) => return false,
+            Ok(Some(output)) => Outcome::Value(output),
+            Err(payload) => Outcome::Panicked(payload),
+        };
+        self.slot.fill(outcome, wakes);
+        true
+    }
+
+    fn close(&mut self, wakes: &mut Wakes) {
+        self.slot.fill((self.on_close)(), wakes);
+    }
+}
+
+/// What the registry let go of, dropped by the caller after releasing the lock (each holds
+/// user values or closures). Never read: held only to be dropped in the right place.
+#[allow(dead_code)]
+pub(crate) enum Gone<T> {
+    /// An equality wait: its target and its slot.
+    Eq(T, Arc<Slot<T>>),
+    /// Any other wait.
+    Other(Box<dyn Pending<T>>),
+    /// A target never registered (the value was closed).
+    Value(T),
+}
+
+/// Where a registered wait is.
+#[derive(Debug)]
+struct Place {
+    /// In `eq` (true) or `others`.
+    eq: bool,
+    pos: usize,
+    /// It matched on the current value at creation and that still stands.
+    first: bool,
+    slot_id: usize,
+}
+
+/// The registry of pending waits.
+pub(crate) struct Registry<T> {
+    /// The targets of the equality waits, densely, for the scan.
+    eq_targets: Vec<T>,
+    /// Beside each target: its slot and its key.
+    eq_waits: Vec<(Arc<Slot<T>>, usize)>,
+    /// Every other wait, with its key.
+    others: Vec<(Box<dyn Pending<T>>, usize)>,
+    /// Key → place.
+    places: Slab<Place>,
+    /// Registered waits whose match at creation stands (not pending, for `watcher_count`).
+    first_matches: usize,
+}
+
+fn outcome_of<O>(tested: std::thread::Result<Option<O>>) -> Option<Outcome<O>> {
+    match tested {
+        Ok(found) => found.map(Outcome::Value),
+        Err(payload) => Some(Outcome::Panicked(payload)),
+    }
+}
+
+fn slot_id<O>(slot: &Arc<Slot<O>>) -> usize {
+    Arc::as_ptr(slot) as *const () as usize
+}
+
+impl<T> Registry<T> {
+    pub(crate) fn new() -> Self {
+        Registry {
+            eq_targets: Vec::new(),
+            eq_waits: Vec::new(),
+            others: Vec::new(),
+            places: Slab::default(),
+            first_matches: 0,
+        }
+    }
+
+    /// Whether any wait is tested against transitions.
+    #[inline]
+    pub(crate) fn any(&self) -> bool {
+        self.places.len() > 0
+    }
+
+    /// Waits that have not matched and have not ended.
+    pub(crate) fn pending(&self) -> usize {
+        self.places.len() - self.first_matches
+    }
+
+    fn insert(&mut self, eq: bool, pos: usize, first: bool, slot_id: usize) -> usize {
+        if first {
+            self.first_matches += 1;
+        }
+        self.places.insert(Place {
+            eq,
+            pos,
+            first,
+            slot_id,
+        })
+    }
+
+    /// Ends every wait: the value closed.
+    pub(crate) fn close(&mut self, wakes: &mut Wakes, gone: &mut Bin<Gone<T>>) {
+        for (target, (slot, _)) in self.eq_targets.drain(..).zip(self.eq_waits.drain(..)) {
+            slot.fill(Outcome::Closed, wakes);
+            gone.push(Gone::Eq(target, slot));
+        }
+        for (mut wait, _) in self.others.drain(..) {
+            wait.close(wakes);
+            gone.push(Gone::Other(wait));
+        }
+        *self = Registry::new();
+    }
+
+    /// Removes the wait at `pos` of its list; returns its key's place.
+    fn take(&mut self, eq: bool, pos: usize, gone: &mut Bin<Gone<T>>) {
+        let key = if eq {
+            let target = self.eq_targets.swap_remove(pos);
+            let (slot, key) = self.eq_waits.swap_remove(pos);
+            if let Some((_, moved)) = self.eq_waits.get(pos) {
+                let moved = *moved;
+                self.places.get_mut(moved).expect("registered").pos = pos;
+            }
+            gone.push(Gone::Eq(target, slot));
+            shrink_if_sparse(&mut self.eq_targets);
+            shrink_if_sparse(&mut self.eq_waits);
+            key
+        } else {
+            let (wait, key) = self.others.swap_remove(pos);
+            if let Some((_, moved)) = self.others.get(pos) {
+                let moved = *moved;
+                self.places.get_mut(moved).expect("registered").pos = pos;
+            }
+            gone.push(Gone::Other(wait));
+            shrink_if_sparse(&mut self.others);
+            key
+        };
+        if self.places.remove(key).is_some_and(|place| place.first) {
+            self.first_matches -= 1;
+        }
+    }
+
+    /// Deregisters the wait under `key`, if it is still the one with slot `id` there (a wait
+    /// that finished and whose key was reused is left alone).
+    pub(crate) fn cancel(&mut self, key: usize, id: usize, gone: &mut Bin<Gone<T>>) {
+        if let Some(place) = self.places.get(key).filter(|p| p.slot_id == id) {
+            let (eq, pos) = (place.eq, place.pos);
+            self.take(eq, pos, gone);
+        }
+    }
+
+    /// `skip_current` on the wait under `key` (slot `id`): its match at creation no longer
+    /// stands (the wait drops it from its slot itself).
+    pub(crate) fn skip_first(&mut self, key: usize, id: usize) {
+        let place = self.places.get_mut(key).filter(|p| p.slot_id == id);
+        if let Some(place) = place {
+            if std::mem::take(&mut place.first) {
+                self.first_matches -= 1;
+            }
+        }
+    }
+}
+
+impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
+    /// Registers an equality wait for `target`, first tested on `current`. On a closed value
+    /// the wait is born finished and not registered (no key).
+    pub(crate) fn add_eq(
+        &mut self,
+        target: T,
+        current: &T,
+        closed: bool,
+        gone: &mut Bin<Gone<T>>,
+    ) -> (Arc<Slot<T>>, Option<usize>) {
+        let tested = catch_unwind(AssertUnwindSafe(|| {
+            (*current == target).then(|| current.clone())
+        }));
+        let first = outcome_of(tested);
+        if closed {
+            gone.push(Gone::Value(target));
+            return (Arc::new(Slot::new(first, Some(Outcome::Closed))), None);
+        }
+        let matched = first.is_some();
+        let slot = Arc::new(Slot::new(first, None));
+        let key = self.insert(true, self.eq_targets.len(), matched, slot_id(&slot));
+        self.eq_targets.push(target);
+        self.eq_waits.push((slot.clone(), key));
+        (slot, Some(key))
+    }
+
+    /// Registers a wait with a matcher, first tested on `current` (as `old = None`). On a
+    /// closed value the wait is born finished and not registered.
+    pub(crate) fn add<O, F>(
+        &mut self,
+        mut matcher: F,
+        current: &T,
+        version: u64,
+        closed: bool,
+        on_close: fn() -> Outcome<O>,
+        gone: &mut Bin<Gone<T>>,
+    ) -> (Arc<Slot<O>>, Option<usize>)
+    where
+        O: Send + 'static,
+        F: Matcher<T, O> + 'static,
+    {
+        let first = outcome_of(catch_unwind(AssertUnwindSafe(|| {
+            matcher(None, current, version)
+        })));
+        let matched = first.is_some();
+        let later = closed.then(on_close);
+        let slot = Arc::new(Slot::new(first, later));
+        let entry = Box::new(Entry {
+            matcher,
+            slot: slot.clone(),
+            on_close,
+        });
+        if closed {
+            gone.push(Gone::Other(entry));
+            return (slot, None);
+        }
+        let key = self.insert(false, self.others.len(), matched, slot_id(&slot));
+        self.others.push((entry, key));
+        (slot, Some(key))
+    }
+
+    /// Tests every wait against the transition `old → new` (to `version`), completes the ones
+    /// that match (or whose predicate panics) and collects their sinks.
+    #[inline]
+    pub(crate) fn offer(
+        &mut self,
+        old: &T,
+        new: &T,
+        version: u64,
+        wakes: &mut Wakes,
+        gone: &mut Bin<Gone<T>>,
+    ) {
+        if !self.eq_targets.is_empty() {
+            self.scan_eq(new, wakes, gone);
+        }
+        let mut i = 0;
+        while i < self.others.len() {
+            if self.others[i].0.offer(old, new, version, wakes) {
+                self.take(false, i, gone);
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// The equality scan: plain comparisons over the dense targets. A panicking `PartialEq`
+    /// completes the wait it was comparing with the panic, and the scan goes on.
+    fn scan_eq(&mut self, new: &T, wakes: &mut Wakes, gone: &mut Bin<Gone<T>>) {
+        let mut i = 0;
+        while i < self.eq_targets.len() {
+            let mut at = i;
+            let targets = &self.eq_targets;
+            let found = catch_unwind(AssertUnwindSafe(|| {
+                while at < targets.len() {
+                    if targets[at] == *new {
+                        return true;
+                    }
+                    at += 1;
+                }
+                false
+            }));
+            let outcome = match found {
+                Ok(false) => return,
+                Ok(true) => outcome_of(catch_unwind(AssertUnwindSafe(|| Some(new.clone())))),
+                Err(payload) => Some(Outcome::Panicked(payload)),
+            };
+            let outcome = outcome.expect("a match or a panic");
+            self.eq_waits[at].0.fill(outcome, wakes);
+            self.take(true, at, gone);
+            // The last target moved to `at`: test it next.
+            i = at;
+        }
+    }
+}

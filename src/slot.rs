@@ -1,0 +1,119 @@
+//! The slot one wait's outcome is delivered into, typed by what the wait returns: the setter
+//! fills it (under the value's lock) and the waiter takes from it under the slot's own small
+//! lock, never the value's. A thread that waits spins on the slot's `ready` flag before it
+//! parks.
+
+use std::task::Poll;
+
+use crate::fault::Payload;
+use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
+
+/// How a wait ended, as the setter (or the close) decided it.
+pub(crate) enum Outcome<O> {
+    /// The wait's output: the matching value, transition or mapped result.
+    Value(O),
+    /// The value closed before a match.
+    Closed,
+    /// The predicate panicked; the payload goes to the wait's finisher.
+    Panicked(Payload),
+}
+
+/// What the slot holds.
+struct Held<O> {
+    /// The outcome on the current value at creation, until the waiter or `skip_current` takes
+    /// it.
+    first: Option<Outcome<O>>,
+    /// The first outcome after creation (a later match, a panic, or the close). Filled only as
+    /// the value's registry lets go of the wait.
+    later: Option<Outcome<O>>,
+    /// Whom to wake when `later` is filled.
+    sink: Option<Sink>,
+}
+
+/// One wait's slot, shared by the value's registry and the `Wait`.
+pub(crate) struct Slot<O> {
+    /// Set (release) when an outcome is there to take: what a blocked thread spins on.
+    ready: AtomicBool,
+    held: Mutex<Held<O>>,
+}
+
+/// What a poll took: the outcome to deliver, whether the registry still holds the wait, and
+/// what to drop outside every lock.
+pub(crate) struct Taken<O> {
+    pub(crate) outcome: Outcome<O>,
+    /// The registry let go of the wait already (it filled `later`).
+    pub(crate) released: bool,
+    /// A later outcome not delivered (the match at creation won), and a sink no longer needed.
+    pub(crate) rest: (Option<Outcome<O>>, Option<Sink>),
+}
+
+impl<O> Slot<O> {
+    /// A slot with the outcome on the current value at creation (if it matched).
+    pub(crate) fn new(first: Option<Outcome<O>>, later: Option<Outcome<O>>) -> Self {
+        let ready = first.is_some() || later.is_some();
+        Slot {
+            ready: AtomicBool::new(ready),
+            held: Mutex::new(Held {
+                first,
+                later,
+                sink: None,
+            }),
+        }
+    }
+
+    /// Whether an outcome is there (a hint: the lock decides).
+    #[inline]
+    pub(crate) fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// The registry lets go of the wait with `outcome`; collects the waiter's sink.
+    pub(crate) fn fill(&self, outcome: Outcome<O>, wakes: &mut Wakes) {
+        let mut held = self.held.lock();
+        held.later = Some(outcome);
+        self.ready.store(true, Ordering::Release);
+        wakes.take_from(&mut held.sink);
+    }
+
+    /// `skip_current`: drops the match at creation; returns it, to drop outside the locks.
+    pub(crate) fn skip_first(&self) -> Option<Outcome<O>> {
+        let mut held = self.held.lock();
+        let first = held.first.take();
+        self.ready.store(held.later.is_some(), Ordering::Release);
+        first
+    }
+
+    /// Takes the outcome if there is one (the match at creation first); otherwise registers
+    /// the waiter and returns the sink it replaced, to drop outside the lock.
+    pub(crate) fn poll(&self, registrar: &mut Registrar<'_>) -> Poll<Taken<O>> {
+        loop {
+            let mut held = self.held.lock();
+            if held.first.is_some() || held.later.is_some() {
+                let released = held.later.is_some();
+                let (outcome, rest) = match held.first.take() {
+                    Some(first) => (first, held.later.take()),
+                    None => (held.later.take().expect("checked above"), None),
+                };
+                let sink = held.sink.take();
+                drop(held);
+                return Poll::Ready(Taken {
+                    outcome,
+                    released,
+                    rest: (rest, sink),
+                });
+            }
+            match registrar.install(&mut held.sink) {
+                Ok(replaced) => {
+                    drop(held);
+                    drop(replaced);
+                    return Poll::Pending;
+                }
+                Err(NeedsClone) => {
+                    drop(held);
+                    registrar.prepare();
+                }
+            }
+        }
+    }
+}
