@@ -3,8 +3,8 @@
 # its own target dir, then benches/report.py: prints the table and the cost curves, writes
 # docs/bench.svg, docs/curve-*.svg and target/bench/report.md.
 #
-#   scripts/bench.sh                 # the full run: about 12 minutes on 2 cores
-#   QUICK=1 scripts/bench.sh         # every measurement at 0.3×: about 5 minutes, noisier
+#   scripts/bench.sh                 # the full run: about 3½ minutes on 2 cores (once built)
+#   QUICK=1 scripts/bench.sh         # every measurement at 0.3×: about 1½ minutes, noisier
 #   scripts/bench.sh --no-run        # build only
 #   NOTE="machine busy" scripts/bench.sh   # added to the charts' subtitle
 #
