@@ -10,7 +10,8 @@ use std::fmt;
 #[non_exhaustive]
 pub enum Error {
     /// The mirror is closed (by [`Mirror::close`](crate::Mirror::close) or by dropping its
-    /// last handle): nothing was sent to etcd.
+    /// last handle): nothing was sent to etcd. (A write already in flight when the mirror
+    /// closed also ends with `Closed`; its transaction may or may not have committed.)
     Closed,
     /// etcd could not be reached, or did not answer, within the request timeout
     /// ([`Options::timeout`](crate::Options::timeout)). For a write this means the outcome is

@@ -12,6 +12,23 @@
 //! a [`Gap`] ([`KeyState::gap`]): never a silent skip.
 //!
 //! Values are stored as JSON (serde_json).
+//!
+//! ```no_run
+//! use keepwatch_etcd::Mirror;
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let round: Mirror<u32> = Mirror::open(&["http://127.0.0.1:2379"], "/app/round").await?;
+//! let third = round.wait_for_value(3); // a keepwatch wait, registered now
+//! round.set(1).await?; // Some(revision): written, and the mirror shows it
+//! round.update(|s| s.value().map(|n| n + 1)).await?; // guarded, retried on conflict
+//! let won = round.set_if(3, |s| s.value() == Some(&2)).await?.is_some();
+//! if won {
+//!     assert_eq!(third.await?.value(), Some(&3));
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! See the crate's README for what is guaranteed and what is not.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 

@@ -57,14 +57,12 @@ pub(crate) async fn establish(
     timeout: Duration,
 ) -> Result<WatchStream, Error> {
     let options = WatchOptions::new().with_start_revision(start);
-    let mut stream = tokio::time::timeout(timeout, client.watch(key.to_vec(), Some(options)))
+    // The first response confirms the watch (`created`); a start revision that was compacted
+    // is reported in a response with `compact_revision`. The loop handles both.
+    tokio::time::timeout(timeout, client.watch(key.to_vec(), Some(options)))
         .await
         .map_err(|_| Error::timed_out("opening the watch"))?
-        .map_err(Error::from_etcd)?;
-    // The first response confirms the watch. A start revision that was compacted is reported
-    // in a later response (or this one) with `compact_revision`; the loop handles it.
-    let _ = &mut stream;
-    Ok(stream)
+        .map_err(Error::from_etcd)
 }
 
 pub(crate) struct Loop<T: Clone + PartialEq + Send + 'static> {
@@ -95,18 +93,23 @@ where
                 return;
             }
             let mut attempts = 0u32;
+            let mut backoff = self.shared.options.backoff_min;
             let mut error = match ended {
                 Ended::Lost(why) => why,
                 Ended::Compacted(compacted) => match self.resync(compacted).await {
                     Ok(()) => String::from("resumed after a compaction"),
-                    Err(e) => e.to_string(),
+                    Err(e) => {
+                        // Not resynced: the next watch reports the compaction again.
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(self.shared.options.backoff_max);
+                        e.to_string()
+                    }
                 },
             };
             self.status.set(Status::Reconnecting {
                 attempts,
                 error: error.clone(),
             });
-            let mut backoff = self.shared.options.backoff_min;
             stream = loop {
                 if self.value.is_closed() {
                     return;
