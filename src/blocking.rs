@@ -58,21 +58,24 @@ pub(crate) fn block_on<P: Pollable>(
         // Read before the poll: a wake that completes this registration after the poll moves
         // the hint after this read.
         let seen = registration.hint();
+        // First a look without registering: a thread that catches the result while spinning
+        // never needs an unpark (and leaves no stale unpark token behind).
+        if let Poll::Ready(output) = registration.poll_as(Waiter::Nobody) {
+            return Some(output);
+        }
+        // Back off briefly on the hint; on a change, look again (the lock decides). At most one
+        // backoff per park, so a deadline is still checked below.
+        if let Some(seen) = seen {
+            if backoff(registration, seen) {
+                if let Poll::Ready(output) = registration.poll_as(Waiter::Nobody) {
+                    return Some(output);
+                }
+            }
+        }
         // Register first (inside `poll_as`, under the lock), then park: a wake that comes in
         // between leaves the unpark token set, so the park returns at once.
         if let Poll::Ready(output) = registration.poll_as(Waiter::Thread) {
             return Some(output);
-        }
-        // Back off briefly on the hint before parking; on a change, poll once more (the lock
-        // decides). At most one backoff per park, so a deadline is still checked below. A wake
-        // that lands during it leaves an unpark token: a later park returns at once and this
-        // loop (or the next blocking call's) polls again, as after any spurious wake-up.
-        if let Some(seen) = seen {
-            if backoff(registration, seen) {
-                if let Poll::Ready(output) = registration.poll_as(Waiter::Thread) {
-                    return Some(output);
-                }
-            }
         }
         match deadline {
             None => park(),

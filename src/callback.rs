@@ -308,8 +308,8 @@ impl fmt::Debug for SourceLink {
     }
 }
 
-/// A registered callback, returned by [`on_change`](crate::ValueWatcher::on_change) and
-/// [`on_value`](crate::ValueWatcher::on_value).
+/// A registered callback, returned by [`on_change`](crate::ValueReader::on_change) and
+/// [`on_value`](crate::ValueReader::on_value).
 ///
 /// Dropping the handle leaves the callback registered; [`cancel`](CallbackHandle::cancel)
 /// removes it. The handle does not keep the value open.
@@ -355,7 +355,14 @@ impl CallbackHandle {
     }
 
     /// Removes the callback. It is not called for any transition dispatched after this
-    /// returns; a call already running on another thread finishes.
+    /// returns; a call already running on another thread finishes. The callback (and what it
+    /// captured) is dropped here, outside the value's lock — or, when a dispatch on another
+    /// thread has it out, by that dispatcher once the running transition is done.
+    ///
+    /// # Panics
+    ///
+    /// If the callback's `Drop` (what it captured) panics: the panic reaches this call, after
+    /// the callback is removed.
     ///
     /// # Examples
     ///
@@ -376,6 +383,16 @@ impl CallbackHandle {
 
     /// Whether the callback is done: cancelled, or an `on_value` callback that has fired (or
     /// never will, because the value was closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let value = keepwatch::ValueWatcher::new(0);
+    /// let once = value.on_value(1, || {});
+    /// assert!(!once.is_finished());
+    /// value.set(1);
+    /// assert!(once.is_finished());
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }

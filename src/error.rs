@@ -31,6 +31,8 @@ pub enum Error {
 impl Error {
     /// `true` for [`Error::Closed`].
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert!(keepwatch::Error::Closed.is_closed());
     /// ```
@@ -40,6 +42,8 @@ impl Error {
 
     /// `true` for [`Error::TimedOut`].
     ///
+    /// # Examples
+    ///
     /// ```
     /// assert!(keepwatch::Error::TimedOut.is_timed_out());
     /// ```
@@ -48,6 +52,8 @@ impl Error {
     }
 
     /// `true` for [`Error::Lagged`].
+    ///
+    /// # Examples
     ///
     /// ```
     /// assert!(keepwatch::Error::Lagged(3).is_lagged());

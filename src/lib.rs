@@ -35,10 +35,10 @@
 //!   [`version`](Transition::version), under the value's lock. Two subscriptions, or a
 //!   subscription and the callbacks, never see transitions in different orders, whatever
 //!   threads the setters run on.
-//! - **Exactly once.** An [`on_value`](ValueWatcher::on_value) callback fires once; a wait
+//! - **Exactly once.** An [`on_value`](ValueReader::on_value) callback fires once; a wait
 //!   completes once; a subscription gets each transition once.
 //! - **Cancellation.** Dropping a [`Wait`], [`Subscription`] or [`Recv`] at any point
-//!   deregisters it; [`watcher_count`](ValueWatcher::watcher_count) goes back down.
+//!   deregisters it; [`watcher_count`](ValueReader::watcher_count) goes back down.
 //! - **Close.** See [below](#close).
 //! - **Threads and tasks, mixed.** Every wait is a [`Future`](std::future::Future) for any
 //!   executor (tokio, smol, `futures::executor`, …) and can also block an OS thread
@@ -49,6 +49,10 @@
 //! # Costs
 //!
 //! - `set` with nobody watching: one short lock, one store.
+//! - `set` with pending waits: equality waits are compared in place over a dense array of
+//!   their targets; other waits run their predicate. O(number of pending waits), no
+//!   allocation; a matched wait's result goes straight into its own slot, which its waiter
+//!   reads without taking the value's lock.
 //! - `set` with idle subscriptions: O(1). Transitions go into one log shared by every
 //!   subscription, each read with its own cursor, and are freed once all have read them.
 //! - A one-shot wait is a slot, not a queue: the setter tests it and fills it, so a waiter is
@@ -56,19 +60,50 @@
 //!
 //! # User code under the lock
 //!
-//! The closures of [`with`](ValueWatcher::with), [`set_if`](ValueWatcher::set_if) and
-//! [`update`](ValueWatcher::update), the predicates of
-//! [`wait_until`](ValueWatcher::wait_until), [`wait_map`](ValueWatcher::wait_map) and
-//! [`wait_transition`](ValueWatcher::wait_transition), and `T`'s `Clone` and `PartialEq` run
+//! The closures of [`with`](ValueReader::with), [`set_if`](ValueWatcher::set_if),
+//! [`update`](ValueWatcher::update) and [`modify`](ValueWatcher::modify), the predicates of
+//! [`wait_until`](ValueReader::wait_until), [`wait_map`](ValueReader::wait_map) and
+//! [`wait_transition`](ValueReader::wait_transition), and `T`'s `Clone` and `PartialEq` run
 //! while the value's lock is held, so that their answer is part of the global order. They must
 //! be quick and must not call into the same value: if they do, they get a panic with a clear
-//! message, never a deadlock. Calls into another value are fine. A panic in a `set_if` or
-//! `update` closure reaches its caller and leaves the value unchanged and usable; a panic in a
-//! wait's predicate reaches that wait's finisher and no one else.
+//! message, never a deadlock. A panic in a `set_if`, `update` or `modify` closure reaches its
+//! caller and leaves the value unchanged and usable; a panic in a wait's predicate reaches that
+//! wait's finisher and no one else. The functions of [`map`](ValueReader::map) and
+//! [`zip`](ValueReader::zip) follow the rules of predicates.
 //!
-//! Callbacks ([`on_change`](ValueWatcher::on_change), [`on_value`](ValueWatcher::on_value))
+//! Calls into *another* value are fine, with one rule: two threads must not, each from code
+//! under one value's lock, call into the other's value at the same time (A's closure reads B
+//! while B's closure reads A). That would be a lock-order cycle; keepwatch detects it on the
+//! slow path of the nested call and panics with a clear message in one of the two threads
+//! instead of hanging both.
+//!
+//! Callbacks ([`on_change`](ValueReader::on_change), [`on_value`](ValueReader::on_value))
 //! run outside the lock, on a thread that set the value, in the global order; they may call
 //! anything on the same value. A callback that panics stays registered and stops nothing.
+//!
+//! # Panics in user code
+//!
+//! Everything keepwatch runs that it did not write — `T`'s `Clone`, `PartialEq` and `Drop`,
+//! closures and predicates and what they captured, callbacks, wakers — may panic without
+//! losing a transition, leaving a waiter asleep or aborting the process:
+//! - a panic in code the caller handed to the call (a closure, a predicate at creation, `T`'s
+//!   `Clone`/`PartialEq` while deciding) reaches that caller, with the value unchanged;
+//! - a wait's predicate panicking on a later transition reaches that wait's finisher only;
+//! - wakers and callbacks belong to other parties: their panics are contained (reported by the
+//!   panic hook, raised nowhere), and every other waiter is still woken, every other callback
+//!   still runs, in order;
+//! - user values and closures are always dropped after the lock is released; the first panic
+//!   of such a `Drop` reaches the call that let go of the value once everything else it had to
+//!   do is done (a `set` has then fully taken effect), and is discarded if the thread is
+//!   already unwinding — so a panicking `Drop` never aborts the process;
+//! - a panic payload whose own `Drop` panics is forgotten, not dropped.
+//!
+//! # Derived values and read-only handles
+//!
+//! [`ValueReader`] is a handle that reads, waits and derives but cannot set: hand it out with
+//! [`ValueWatcher::reader`]. [`map`](ValueReader::map) and [`zip`](ValueReader::zip) make
+//! derived values, first-class values that lose nothing: a wait on `conn.map(|c| c.phase())`
+//! for a phase the connection passed through for a microsecond still completes.
 //!
 //! # Close
 //!

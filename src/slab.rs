@@ -117,9 +117,12 @@ impl<X> Default for Bin<X> {
 }
 
 impl<X> Bin<X> {
-    /// Adds `x`.
+    /// Adds `x` (a value without drop glue is simply dropped: there is nothing to defer).
     #[inline]
     pub(crate) fn push(&mut self, x: X) {
+        if !std::mem::needs_drop::<X>() {
+            return;
+        }
         if self.one.is_none() {
             self.one = Some(x);
         } else {

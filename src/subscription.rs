@@ -20,7 +20,7 @@ use crate::state::Shared;
 use crate::{Error, Transition};
 
 /// A lossless, ordered feed of every transition of a value made after it was created, from
-/// [`ValueWatcher::subscribe`](crate::ValueWatcher::subscribe).
+/// [`ValueReader::subscribe`](crate::ValueReader::subscribe).
 ///
 /// Every subscription sees every transition made after it was created, each exactly once, in
 /// the one global order in which the value changed: two subscriptions never disagree on
@@ -30,7 +30,7 @@ use crate::{Error, Transition};
 /// Read it with [`recv`](Subscription::recv) (await it, or finish it with `blocking*`),
 /// [`try_recv`](Subscription::try_recv), as a [`Stream`], or with the blocking
 /// [`iter`](Subscription::iter). A subscription from
-/// [`subscribe_bounded`](crate::ValueWatcher::subscribe_bounded) may lag: `recv` and
+/// [`subscribe_bounded`](crate::ValueReader::subscribe_bounded) may lag: `recv` and
 /// `try_recv` then give [`Error::Lagged`] once, and [`results`](Subscription::results) and
 /// [`iter_results`](Subscription::iter_results) yield it as an item. After the value closes, the transitions queued before the
 /// close are delivered, then `recv` gives [`Error::Closed`] and the stream and the iterator
@@ -161,13 +161,21 @@ impl<T: Clone> Subscription<T> {
     /// [`Error::Closed`] once the value is closed and every transition queued before the close
     /// has been received.
     /// [`Error::Lagged(n)`](Error::Lagged), once per gap, on a
-    /// [bounded](crate::ValueWatcher::subscribe_bounded) subscription that fell behind; the
+    /// [bounded](crate::ValueReader::subscribe_bounded) subscription that fell behind; the
     /// next receive resumes with the oldest transition still kept.
     ///
     /// # Cancel safety
     ///
     /// Cancel safe: dropping a `Recv` before it completes loses nothing; the transition it
     /// would have received is the next one received.
+    ///
+    /// # Panics
+    ///
+    /// Polling the `Recv` from code that runs under the value's lock; polling it again after
+    /// it completed; if `T`'s `Clone` panics while a transition is read (the transitions
+    /// already taken stay queued for the next receive).
+    ///
+    /// # Examples
     ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
@@ -190,6 +198,12 @@ impl<T: Clone> Subscription<T> {
     /// [`Error::Closed`] once the value is closed and everything queued has been received;
     /// [`Error::Lagged`] as for [`recv`](Subscription::recv).
     ///
+    /// # Panics
+    ///
+    /// As [`recv`](Subscription::recv).
+    ///
+    /// # Examples
+    ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
     /// let mut sub = value.subscribe();
@@ -207,6 +221,12 @@ impl<T: Clone> Subscription<T> {
     /// A blocking iterator over the transitions; it ends once the value is closed and
     /// everything queued has been received. Don't use it on an async runtime's worker thread.
     ///
+    /// # Panics
+    ///
+    /// As [`recv`](Subscription::recv), from `next`.
+    ///
+    /// # Examples
+    ///
     /// ```
     /// let value = keepwatch::ValueWatcher::new(0);
     /// let mut sub = value.subscribe();
@@ -219,7 +239,7 @@ impl<T: Clone> Subscription<T> {
     }
 
     /// The transitions as a [`Stream`] of `Result`s that reports a lag as an item: for a
-    /// [bounded](crate::ValueWatcher::subscribe_bounded) subscription that fell behind, it
+    /// [bounded](crate::ValueReader::subscribe_bounded) subscription that fell behind, it
     /// yields `Err(Error::Lagged(n))` where the `n` dropped transitions would have been, then
     /// goes on with the oldest one still kept. It ends, like the plain stream, once the value
     /// is closed and everything queued has been received; `Lagged` is the only error it
@@ -228,6 +248,10 @@ impl<T: Clone> Subscription<T> {
     /// # Cancel safety
     ///
     /// Dropping a pending `next()` loses nothing.
+    ///
+    /// # Panics
+    ///
+    /// As [`recv`](Subscription::recv), from `poll_next`.
     ///
     /// # Examples
     ///
@@ -253,6 +277,12 @@ impl<T: Clone> Subscription<T> {
     /// transitions, with `Err(Error::Lagged(n))` where a bounded subscription dropped `n`. It
     /// ends once the value is closed and everything queued has been received. Don't use it on
     /// an async runtime's worker thread.
+    ///
+    /// # Panics
+    ///
+    /// As [`recv`](Subscription::recv), from `next`.
+    ///
+    /// # Examples
     ///
     /// ```
     /// use keepwatch::{Error, ValueWatcher};

@@ -1,9 +1,9 @@
 //! One change of the value: what it was, what it became, and where it stands in the order.
 
 /// One transition of a value, `old → new`, as delivered to subscriptions and
-/// [`wait_transition`](crate::ValueWatcher::wait_transition).
+/// [`wait_transition`](crate::ValueReader::wait_transition).
 ///
-/// `version` is the value's [`version`](crate::ValueWatcher::version) right after this
+/// `version` is the value's [`version`](crate::ValueReader::version) right after this
 /// transition: 1 for the first transition of a value, then 2, 3, … with no gaps, so a consumer
 /// can tell exactly where it is in the value's history.
 ///
