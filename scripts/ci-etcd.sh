@@ -40,6 +40,10 @@ step "clippy"
 # --no-deps: lint this crate only; the core is linted by its own CI step.
 cargo clippy -p keepwatch-etcd --all-targets --no-deps -- -D warnings
 
+step "fmt and docs"
+cargo fmt -p keepwatch-etcd --check
+RUSTDOCFLAGS="-D warnings" cargo doc -q -p keepwatch-etcd --no-deps
+
 step "tests"
 cargo test -p keepwatch-etcd
 

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use etcd_client::{Client, WatchOptions};
 use keepwatch_etcd::{Mirror, Options, Status};
 
-#[allow(dead_code)]
 #[path = "../tests/common/mod.rs"]
 mod common;
 
