@@ -264,7 +264,10 @@ impl<T: Clone> Log<T> {
             return Read::Empty(replaced);
         }
         let max = if cursor.bound.is_some() { 1 } else { max };
-        for version in next..end.min(next + max as u64) {
+        let last = end.min(next + max as u64);
+        // One allocation for the batch, not a growth step per transition.
+        out.reserve_exact((last - next) as usize);
+        for version in next..last {
             let transition = self.take(version, spill);
             self.cursor(key).next = version + 1;
             out.push_back(transition);

@@ -284,32 +284,64 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         }
     }
 
-    /// The equality scan: plain comparisons over the dense targets. A panicking `PartialEq`
-    /// completes the wait it was comparing with the panic, and the scan goes on.
+    /// The equality scan over the dense targets: a match, or a panicking `PartialEq`, completes
+    /// that wait (with the value, or the panic), and the scan goes on after it.
     fn scan_eq(&mut self, new: &T, wakes: &mut Wakes, gone: &mut Bin<Gone<T>>) {
-        let mut i = 0;
-        while i < self.eq_targets.len() {
-            let mut at = i;
-            let targets = &self.eq_targets;
-            let found = catch_unwind(AssertUnwindSafe(|| {
-                while at < targets.len() {
-                    if targets[at] == *new {
-                        return true;
-                    }
-                    at += 1;
-                }
-                false
-            }));
-            let outcome = match found {
-                Ok(false) => return,
-                Ok(true) => outcome_of(catch_unwind(AssertUnwindSafe(|| Some(new.clone())))),
-                Err(payload) => Some(Outcome::Panicked(payload)),
-            };
-            let outcome = outcome.expect("a match or a panic");
+        let mut from = 0;
+        while let Some((at, outcome)) = find_eq(&self.eq_targets, from, new) {
             self.eq_waits[at].0.fill(outcome, wakes);
             self.take(true, at, gone);
             // The last target moved to `at`: test it next.
-            i = at;
+            from = at;
         }
+    }
+}
+
+/// Targets compared per step of the scan: every comparison of a chunk is made, without
+/// stopping at the first match, so that the compiler can compare a chunk at once (SIMD for
+/// plain data); only a chunk with a match is looked at one by one.
+const CHUNK: usize = 32;
+
+/// The first target at or after `from` equal to `new`, with what its wait completes with: a
+/// clone of `new`, or the panic of `T`'s `PartialEq` or `Clone` — which goes to the wait whose
+/// target was being compared (`cursor` follows the comparisons; for a `PartialEq` that cannot
+/// unwind, the compiler keeps it out of the loop).
+fn find_eq<T: Clone + PartialEq>(
+    targets: &[T],
+    from: usize,
+    new: &T,
+) -> Option<(usize, Outcome<T>)> {
+    let mut cursor = from;
+    let found = catch_unwind(AssertUnwindSafe(|| {
+        for chunk in targets[from..].chunks(CHUNK) {
+            let start = cursor;
+            let hit = chunk.iter().fold(false, |hit, target| {
+                let equal = target == new;
+                cursor += 1;
+                hit | equal
+            });
+            if hit {
+                cursor = start;
+                let at = chunk.iter().position(|target| {
+                    let equal = target == new;
+                    cursor += 1;
+                    equal
+                });
+                // `None`: a `PartialEq` that is not a function of its inputs; go on.
+                if let Some(k) = at {
+                    return Some(start + k);
+                }
+                cursor = start + chunk.len();
+            }
+        }
+        None
+    }));
+    match found {
+        Ok(None) => None,
+        Ok(Some(at)) => {
+            let cloned = catch_unwind(AssertUnwindSafe(|| Some(new.clone())));
+            Some((at, outcome_of(cloned).expect("a clone or a panic")))
+        }
+        Err(payload) => Some((cursor, Outcome::Panicked(payload))),
     }
 }

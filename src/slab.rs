@@ -135,6 +135,12 @@ impl<X> Bin<X> {
         xs.into_iter().for_each(|x| self.push(x));
     }
 
+    /// Whether it holds nothing.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.one.is_none()
+    }
+
     /// Drops every item, each even if another's `Drop` panics; returns the first panic.
     pub(crate) fn drop_all(self, panics: &mut crate::fault::Panics) {
         let Bin { one, more } = self;

@@ -104,9 +104,25 @@ impl<'a, T> Effects<'a, T> {
     /// of a user `Drop`, if any (see [`carry_out`](Effects::carry_out)).
     #[inline]
     pub(crate) fn finish(mut self) {
-        let panics = self.carry_out();
         self.done = true;
-        panics.raise();
+        if self.is_idle() {
+            return;
+        }
+        self.carry_out().raise();
+    }
+
+    /// Whether there is nothing to carry out (the common `set` with nobody woken).
+    #[inline]
+    fn is_idle(&self) -> bool {
+        self.wakes.is_empty()
+            && self.values.is_empty()
+            && self.gone.is_empty()
+            && self.sinks.is_empty()
+            && self.callbacks.is_empty()
+            && self.dispatch.is_none()
+            && self.prepared.logged.is_none()
+            && self.prepared.queued_old.is_none()
+            && self.prepared.queued_new.is_none()
     }
 
     /// Wakes the collected sinks, drops what the state let go of, then runs the callback
@@ -115,22 +131,33 @@ impl<'a, T> Effects<'a, T> {
     /// panic of a `Drop` is returned.
     fn carry_out(&mut self) -> Panics {
         let mut panics = Panics::default();
-        let wakes = std::mem::take(&mut self.wakes);
-        if !wakes.is_empty() {
+        if !self.wakes.is_empty() {
             // Before the wakes, the wake counter moves: a spinning thread sees it and polls
             // without parking.
             self.shared.epoch.fetch_add(1, Ordering::Release);
-            wakes.wake_all();
+            std::mem::take(&mut self.wakes).wake_all();
         }
-        std::mem::take(&mut self.values).drop_all(&mut panics);
-        std::mem::take(&mut self.gone).drop_all(&mut panics);
-        std::mem::take(&mut self.sinks).drop_all(&mut panics);
-        let prepared = std::mem::take(&mut self.prepared);
-        if prepared.logged.is_some() || prepared.queued_old.is_some() {
+        if !self.values.is_empty() {
+            std::mem::take(&mut self.values).drop_all(&mut panics);
+        }
+        if !self.gone.is_empty() {
+            std::mem::take(&mut self.gone).drop_all(&mut panics);
+        }
+        if !self.sinks.is_empty() {
+            std::mem::take(&mut self.sinks).drop_all(&mut panics);
+        }
+        let prepared = &mut self.prepared;
+        if prepared.logged.is_some()
+            || prepared.queued_old.is_some()
+            || prepared.queued_new.is_some()
+        {
+            let prepared = std::mem::take(prepared);
             panics.run(move || drop(prepared));
         }
-        for callback in std::mem::take(&mut self.callbacks) {
-            panics.run(move || drop(callback));
+        if !self.callbacks.is_empty() {
+            for callback in std::mem::take(&mut self.callbacks) {
+                panics.run(move || drop(callback));
+            }
         }
         if let Some(dispatch) = self.dispatch.take() {
             panics.run(|| dispatch(self.shared));

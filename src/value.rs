@@ -4,6 +4,7 @@
 
 use std::fmt;
 use std::ops::Deref;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use crate::loom::{Arc, Ordering, Weak};
 use crate::reader::{debug_fields, ValueReader};
@@ -169,22 +170,29 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
     /// ```
     pub fn set(&self, value: T) -> bool {
         let shared = self.shared();
-        let mut fx = Effects::new(shared);
+        // Only a watched value needs `Effects`; with nothing watching, a transition is a store
+        // and a count, and the value let go of waits in `spare`, dropped after the lock.
+        let mut fx = None;
+        let mut spare = None;
         let changed = shared.locked(|st| {
             if st.watched() {
-                return st.set(value, &mut fx);
+                return Ok(st.set(value, fx.insert(Effects::new(shared))));
             }
-            // Nothing watching: a transition is a store and a count. A panicking `PartialEq`
-            // leaves `value` with `fx`, dropped after the lock.
-            let (value, changes) = fx.guard(value, |value| st.changes_to(value));
-            let spare = if changes { st.store(value) } else { value };
-            if std::mem::needs_drop::<T>() {
-                fx.values.push(spare);
+            let value = spare.insert(value);
+            let changes = catch_unwind(AssertUnwindSafe(|| st.changes_to(value)))?;
+            if changes {
+                let value = spare.take().expect("just put there");
+                spare = Some(st.store(value));
             }
-            changes
+            Ok(changes)
         });
-        fx.finish();
-        changed
+        if std::mem::needs_drop::<T>() {
+            crate::fault::drop_then_raise(spare.take());
+        }
+        if let Some(fx) = fx {
+            fx.finish();
+        }
+        changed.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
     /// Atomically: if `cond(&current)` is false, nothing happens and it returns `false`;
