@@ -16,7 +16,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::callback::{CallbackHost, Link, SourceLink};
 use crate::fault;
-use crate::loom::{Arc, Ordering, Weak};
+use crate::loom::{Arc, AtomicBool, Ordering, Weak};
 use crate::state::{Shared, State};
 use crate::Transition;
 
@@ -145,6 +145,29 @@ impl<A, B, const LEFT: bool> Drop for ZipLink<A, B, LEFT> {
     }
 }
 
+/// A link reserved with an open source: its id and cancel flag there, to register once the
+/// derived value exists (`Callbacks::insert_link`, in the same critical section).
+type Reserved = (u64, Arc<AtomicBool>);
+
+/// Reserves a link with `source` (whose locked state is `st`), unless it is closed: the
+/// reservation, and the derived value's side of it.
+fn reserve<S: Send + 'static>(
+    source: &Arc<Shared<S>>,
+    st: &mut State<S>,
+) -> Option<(Reserved, SourceLink)> {
+    if st.closed {
+        return None;
+    }
+    let (id, cancelled) = st.callbacks.reserve();
+    let host: Arc<dyn CallbackHost> = source.clone();
+    let link = SourceLink {
+        host,
+        id,
+        cancelled: cancelled.clone(),
+    };
+    Some(((id, cancelled), link))
+}
+
 /// `map`: the derived value `f(&source)`.
 pub(crate) fn map<T, U, F>(source: &Arc<Shared<T>>, f: F) -> Arc<Shared<U>>
 where
@@ -156,25 +179,24 @@ where
     let f = Arc::new(f);
     source.locked(|st| {
         let initial = f(&st.value);
-        if st.closed {
-            return Arc::new(Shared::with_sources(initial, 0, Vec::new(), true));
+        let (reserved, link) = reserve(source, st).unzip();
+        let closed = reserved.is_none();
+        let derived = Arc::new(Shared::with_sources(
+            initial,
+            0,
+            link.into_iter().collect(),
+            closed,
+        ));
+        if let Some(reserved) = reserved {
+            let link = MapLink {
+                target: Arc::downgrade(&derived),
+                f: f.clone(),
+                dead: false,
+                _source: PhantomData,
+            };
+            st.callbacks
+                .insert_link(reserved, Box::new(link), st.version);
         }
-        let (id, cancelled) = st.callbacks.reserve();
-        let host: Arc<dyn CallbackHost> = source.clone();
-        let link = SourceLink {
-            host,
-            id,
-            cancelled: cancelled.clone(),
-        };
-        let derived = Arc::new(Shared::with_sources(initial, 0, vec![link], false));
-        let link = MapLink {
-            target: Arc::downgrade(&derived),
-            f: f.clone(),
-            dead: false,
-            _source: PhantomData,
-        };
-        st.callbacks
-            .insert_link((id, cancelled), Box::new(link), st.version);
         derived
     })
 }
@@ -194,30 +216,15 @@ where
     let register = |sa: &mut State<A>, sb: &mut State<B>| {
         // Clone first: a panicking `Clone` registers nothing.
         let initial = (sa.value.clone(), sb.value.clone());
-        let mut links = Vec::new();
-        let reserved_a = (!sa.closed).then(|| sa.callbacks.reserve());
-        let reserved_b = (!sb.closed).then(|| sb.callbacks.reserve());
-        if let Some((id, cancelled)) = &reserved_a {
-            let host: Arc<dyn CallbackHost> = a.clone();
-            links.push(SourceLink {
-                host,
-                id: *id,
-                cancelled: cancelled.clone(),
-            });
-        }
-        if let Some((id, cancelled)) = &reserved_b {
-            let host: Arc<dyn CallbackHost> = b.clone();
-            links.push(SourceLink {
-                host,
-                id: *id,
-                cancelled: cancelled.clone(),
-            });
-        }
+        let (reserved_a, link_a) = reserve(a, sa).unzip();
+        let (reserved_b, link_b) = reserve(b, sb).unzip();
+        let links: Vec<SourceLink> = link_a.into_iter().chain(link_b).collect();
         let closed = links.is_empty();
         let derived = Arc::new(Shared::with_sources(initial, 0, links, closed));
+        let target = Arc::downgrade(&derived);
         if let Some(reserved) = reserved_a {
             let link: ZipLink<A, B, true> = ZipLink {
-                target: Arc::downgrade(&derived),
+                target: target.clone(),
                 dead: false,
             };
             sa.callbacks
@@ -225,7 +232,7 @@ where
         }
         if let Some(reserved) = reserved_b {
             let link: ZipLink<A, B, false> = ZipLink {
-                target: Arc::downgrade(&derived),
+                target,
                 dead: false,
             };
             sb.callbacks

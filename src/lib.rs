@@ -135,7 +135,7 @@
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-// The modules, bottom to top: each uses only those above it in this list.
+// The modules, bottom to top: each uses only those above it in this list (no cycles).
 mod blocking; // the park loop and the finishers written once
 mod callback; // callbacks and their queue; `CallbackHandle`
 mod coop; // tokio's cooperative budget (the `tokio` feature)
@@ -152,7 +152,7 @@ mod slab; // small containers: a slab, a drop bin
 mod slot; // one wait's outcome, filled by the setter, taken by the waiter
 mod state; // the locked state and `Effects`: decide under the lock, act after it
 mod subscription; // `Subscription`, `Recv`, iterators and streams
-mod timeout;
+mod timeout; // `Timeout`: an async time limit that needs no runtime
 mod transition;
 mod value;
 mod wait; // `Wait` // `ValueWatcher`: the methods that change the value; `WeakValueWatcher`
