@@ -95,6 +95,8 @@ pub struct Wait<O> {
     host: Option<(Arc<dyn WaitHost>, usize)>,
     /// Completed: polling again panics.
     done: bool,
+    /// Polled by a task before: its waker is likely registered already.
+    polled: bool,
 }
 
 impl<O> Wait<O> {
@@ -103,6 +105,7 @@ impl<O> Wait<O> {
             slot,
             host,
             done: false,
+            polled: false,
         }
     }
 
@@ -175,6 +178,11 @@ impl<O> Pollable for Wait<O> {
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         assert!(!self.done, "keepwatch: `Wait` polled after it completed");
         let mut registrar = Registrar::new(waiter);
+        if !std::mem::replace(&mut self.polled, true) {
+            // A task's first poll registers its waker: clone it before taking the slot's lock
+            // rather than after a first look (one lock round instead of two).
+            registrar.prepare();
+        }
         let taken = match self.slot.poll(&mut registrar) {
             Poll::Pending => return Poll::Pending,
             Poll::Ready(taken) => taken,
