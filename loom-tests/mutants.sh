@@ -1,96 +1,155 @@
 #!/usr/bin/env bash
-# Proof that the loom models can fail: builds keepwatch with each mutation in src/ switched on
-# (`--cfg keepwatch_mutant="NAME"`, see the `MUTANT` comments in src/; equivalent to
-# RUSTFLAGS="--cfg keepwatch_loom --cfg keepwatch_mutant=\"NAME\""), runs every loom model
-# against it, and reports CAUGHT (some model failed: an assertion, a panic, or a loom deadlock
-# report) or MISSED (all models passed). Exits non-zero if any mutant is missed or fails to
-# build.
+# Proof that the loom models can fail. Each mutant is a small patch against src/
+# (loom-tests/mutants/<name>.patch, a unified diff, `patch -p1`). For each one this script
+# copies the crate (src/, Cargo.toml, Cargo.lock, loom-tests/) into target/mutants/<name>/,
+# applies the patch there, builds the models with `--cfg keepwatch_loom`, runs every model in
+# its own process, and reports CAUGHT (some model failed: an assertion, a panic, or a loom
+# deadlock report) with the models that caught it, or MISSED (every model passed).
 #
-# Usage: bash loom-tests/mutants.sh [NAME...]     (default: every mutant below)
-# Environment: LOOM_MAX_PREEMPTIONS (default 3), MUTANT_TIMEOUT (seconds per model, 600).
+# src/ and Cargo.toml never carry a mutant: the working tree is only read.
+#
+# Before any mutant, the unpatched copy is built and every model must pass on it (otherwise a
+# "CAUGHT" would mean nothing), and every selected patch must apply cleanly (no fuzz) to it:
+# a patch that no longer applies stops the run at once with a non-zero exit.
+#
+# Usage: bash loom-tests/mutants.sh [NAME...]    (default: every loom-tests/mutants/*.patch)
+# Environment: LOOM_MAX_PREEMPTIONS (default 3), MUTANT_TIMEOUT (seconds per model, 300).
+# Exits 0 if every mutant is caught; 1 if one is missed or fails to build; 2 if a patch does
+# not apply or the unpatched models fail.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-
-# name: what the mutation does (the models expected to catch it)
-MUTANTS=(
-  "poll_check_then_register:checks a wait under one lock, registers its sink under another (m01)"
-  "wait_register_after_check:tests the current value under one lock, registers the wait under another (m05)"
-  "log_outside_lock:appends transitions to the subscription log after releasing the lock (m03)"
-  "set_if_check_then_act:tests the set_if condition under one lock, sets under another (m08)"
-  "close_no_wake:close ends pending waits but never wakes their waiters (m07)"
-  "no_deregister_on_drop:a dropped Wait is never deregistered (m06, m10)"
-  "handle_count_load_then_store:the handle count is decremented by a load and a store (m07)"
-  "dispatch_without_flag:every setter dispatches callbacks, even while another dispatch runs (m09)"
-  "skip_recheck_after_park:a blocking wait trusts the unpark instead of polling again (m10)"
-)
+root="$(pwd)"
+patches="$root/loom-tests/mutants"
+work="$root/target/mutants"
 
 export LOOM_MAX_PREEMPTIONS="${LOOM_MAX_PREEMPTIONS:-3}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/loom-mutants}"
 export RUSTFLAGS="--cfg keepwatch_loom"
-timeout_secs="${MUTANT_TIMEOUT:-600}"
-logs="$CARGO_TARGET_DIR/logs"
-mkdir -p "$logs"
+# One target dir for every copy: the dependencies (loom and its tree) are built once; each
+# copy's keepwatch and models are built apart (their paths differ).
+export CARGO_TARGET_DIR="$work/target"
+timeout_secs="${MUTANT_TIMEOUT:-300}"
+mkdir -p "$work"
 
-# The mutant cfg reaches keepwatch alone, through a workspace wrapper, so the dependencies
-# (loom and its tree) are built once, not once per mutant as a per-mutant RUSTFLAGS would.
-wrapper="$(pwd)/$CARGO_TARGET_DIR/mutant-rustc.sh"
-cat >"$wrapper" <<'WRAP'
-#!/bin/sh
-# rustc wrapper: adds --cfg keepwatch_mutant="$KEEPWATCH_MUTANT" when compiling keepwatch.
-for arg in "$@"; do
-  if [ "$arg" = keepwatch ] && [ -n "${KEEPWATCH_MUTANT:-}" ]; then
-    exec "$@" --cfg "keepwatch_mutant=\"$KEEPWATCH_MUTANT\""
+die() {
+  echo "mutants: ERROR: $*" >&2
+  exit 2
+}
+
+# Makes target/mutants/$1 a fresh copy of the crate, in a workspace of its own (keepwatch and
+# loom-tests only).
+copy_crate() {
+  local dest="$work/$1"
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  cp -r "$root/src" "$root/Cargo.toml" "$root/Cargo.lock" "$dest/"
+  # The manifest names bench targets: cargo wants their files to exist (never built here).
+  cp -r "$root/benches" "$dest/"
+  mkdir -p "$dest/loom-tests"
+  cp -r "$root/loom-tests/Cargo.toml" "$root/loom-tests/src" "$root/loom-tests/tests" \
+    "$dest/loom-tests/"
+  sed -i 's/^members = .*/members = [".", "loom-tests"]/' "$dest/Cargo.toml"
+  grep -q '^members = \[".", "loom-tests"\]$' "$dest/Cargo.toml" \
+    || die "could not narrow the workspace members in $dest/Cargo.toml"
+}
+
+# Builds the models in copy $1 and lists their test executables in $work/$1.exes; fails if the
+# build fails (its output is in $work/$1.build.log).
+build_models() {
+  local json="$work/$1.build.json"
+  if ! (cd "$work/$1" && cargo test --release -p loom-tests --no-run --message-format=json) \
+    >"$json" 2>"$work/$1.build.log"; then
+    return 1
+  fi
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test == true
+                and .executable != null) | .executable' <"$json" >"$work/$1.exes"
+}
+
+# Runs every model of the built copy $1, each in its own process; prints the names of those
+# that fail. Their output goes to $work/$1.log.
+run_models() {
+  local name="$1" exe model status
+  local log="$work/$name.log"
+  : >"$log"
+  while read -r exe; do
+    while read -r model; do
+      status=0
+      echo "== $model" >>"$log"
+      timeout "$timeout_secs" "$exe" --exact "$model" --test-threads=1 --nocapture \
+        >>"$log" 2>&1 </dev/null || status=$?
+      if [ "$status" -eq 124 ]; then
+        echo "$model(timeout)"
+      elif [ "$status" -ne 0 ]; then
+        echo "$model"
+      fi
+    done < <("$exe" --list --format terse 2>/dev/null | sed -n 's/^\(m[0-9a-z_]*\): test$/\1/p')
+  done <"$work/$name.exes"
+}
+
+# The mutants to run.
+names=()
+if [ "$#" -gt 0 ]; then
+  for name in "$@"; do
+    [ -f "$patches/$name.patch" ] || die "no such mutant: $patches/$name.patch"
+    names+=("$name")
+  done
+else
+  for file in "$patches"/*.patch; do
+    names+=("$(basename "$file" .patch)")
+  done
+fi
+[ "${#names[@]}" -gt 0 ] || die "no patches in $patches"
+
+total_start=$SECONDS
+echo "mutants: ${#names[@]} mutant(s), LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS, copies in $work"
+
+# Every patch must apply to the current src/, exactly (no fuzz), before anything is built.
+copy_crate baseline
+stale=()
+for name in "${names[@]}"; do
+  if ! (cd "$work/baseline" && patch -p1 --dry-run --batch --forward --fuzz=0 --quiet \
+    <"$patches/$name.patch" >"$work/$name.apply.log" 2>&1); then
+    stale+=("$name")
   fi
 done
-exec "$@"
-WRAP
-chmod +x "$wrapper"
-export RUSTC_WORKSPACE_WRAPPER="$wrapper"
+if [ "${#stale[@]}" -gt 0 ]; then
+  for name in "${stale[@]}"; do
+    echo "mutants: PATCH DOES NOT APPLY: loom-tests/mutants/$name.patch" >&2
+    sed 's/^/    /' "$work/$name.apply.log" >&2
+  done
+  die "${#stale[@]} patch(es) no longer apply to src/: rewrite them against the current code \
+(see loom-tests/README.md, \"Mutants\")"
+fi
 
-# Every model's full name, from the unmutated build.
-export KEEPWATCH_MUTANT=""
-cargo clean --release -p keepwatch -p loom-tests >/dev/null 2>&1 || true
-mapfile -t models < <(cargo test --release -p loom-tests -- --list 2>/dev/null \
-  | sed -n 's/^\(m[0-9][0-9]_[a-z0-9_]*\): test$/\1/p' | sort)
-echo "${#models[@]} models"
+# The unpatched copy: every model must pass.
+echo "== baseline (no mutation)"
+start=$SECONDS
+build_models baseline || die "the unpatched copy does not build (see $work/baseline.build.log)"
+failed="$(run_models baseline)"
+if [ -n "$failed" ]; then
+  die "models fail without any mutation: $(echo "$failed" | tr '\n' ' ')(see $work/baseline.log)"
+fi
+echo "   all models pass ($((SECONDS - start))s, build included)"
 
-selected=("$@")
-missed=0
 summary=()
-for entry in "${MUTANTS[@]}"; do
-  name="${entry%%:*}"
-  what="${entry#*:}"
-  if [ "${#selected[@]}" -gt 0 ] && [[ " ${selected[*]} " != *" $name "* ]]; then
-    continue
-  fi
-  export KEEPWATCH_MUTANT="$name"
-  log="$logs/$name.log"
+missed=0
+for name in "${names[@]}"; do
+  what="$(sed -n 's/^# //p' "$patches/$name.patch" | tr '\n' ' ')"
   echo "== mutant $name: $what"
-  # Cargo does not see KEEPWATCH_MUTANT change: make it rebuild keepwatch and the models.
-  cargo clean --release -p keepwatch -p loom-tests >/dev/null 2>&1 || true
-  if ! cargo test --release -p loom-tests --no-run >"$log" 2>&1; then
-    echo "   BUILD FAILED (see $log)"
+  start=$SECONDS
+  copy_crate "$name"
+  (cd "$work/$name" && patch -p1 --batch --forward --fuzz=0 --quiet <"$patches/$name.patch") \
+    || die "loom-tests/mutants/$name.patch did not apply"
+  if ! build_models "$name"; then
+    echo "   BUILD FAILED (see $work/$name.build.log)"
     summary+=("BUILD-FAILED $name")
     missed=$((missed + 1))
     continue
   fi
-  # Each model in its own process: a loom deadlock report can abort the whole test binary.
-  caught=""
-  start=$SECONDS
-  for model in "${models[@]}"; do
-    status=0
-    timeout "$timeout_secs" cargo test --release -p loom-tests -- --exact "$model" \
-      >>"$log" 2>&1 || status=$?
-    if [ "$status" -eq 124 ]; then
-      echo "   (timeout: $model did not finish in ${timeout_secs}s; not counted as caught)"
-    elif [ "$status" -ne 0 ]; then
-      caught="$caught $model"
-    fi
-  done
+  failed="$(run_models "$name")"
   elapsed=$((SECONDS - start))
-  caught=$(echo "$caught" | tr ' ' '\n' | sed '/^$/d' | sort -u | tr '\n' ' ')
-  if [ -n "$caught" ]; then
+  if [ -n "$failed" ]; then
+    caught="$(echo "$failed" | tr '\n' ' ')"
     echo "   CAUGHT in ${elapsed}s by: $caught"
     summary+=("CAUGHT $name by: $caught")
   else
@@ -101,10 +160,11 @@ for entry in "${MUTANTS[@]}"; do
 done
 
 echo
-echo "== summary (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS; logs in $logs)"
+echo "== summary (LOOM_MAX_PREEMPTIONS=$LOOM_MAX_PREEMPTIONS; logs in $work/<name>.log)"
 printf '%s\n' "${summary[@]}"
+caught_count=$((${#summary[@]} - missed))
 if [ "$missed" -ne 0 ]; then
-  echo "$missed mutant(s) not caught"
+  echo "mutants: $caught_count of ${#summary[@]} caught, $missed not caught, in $((SECONDS - total_start))s"
   exit 1
 fi
-echo "all ${#summary[@]} mutants caught"
+echo "mutants: all ${#summary[@]} caught in $((SECONDS - total_start))s"

@@ -100,3 +100,59 @@ pub fn drive<F: std::future::Future + Unpin>(
         }
     }
 }
+
+/// The prefix of every panic a model raises on purpose (a hostile waker or predicate).
+pub const INTENDED: &str = "loom-tests: intended panic";
+
+/// Installs (once per process) a panic hook that stays silent for the panics a model raises on
+/// purpose (their message starts with [`INTENDED`]) and reports every other panic as the
+/// default hook does, so a real failure is still explained.
+pub fn quiet_intended_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .copied()
+                .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+            if !message.is_some_and(|m| m.starts_with(INTENDED)) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// A waker whose `wake` panics (after counting the call): a hostile task's waker.
+#[derive(Debug)]
+pub struct PanickingWaker {
+    wakes: AtomicUsize,
+}
+
+impl PanickingWaker {
+    /// A new waker, and the handle to read how many times it was called.
+    pub fn new() -> (Arc<PanickingWaker>, Waker) {
+        let inner = Arc::new(PanickingWaker {
+            wakes: AtomicUsize::new(0),
+        });
+        let waker = Waker::from(inner.clone());
+        (inner, waker)
+    }
+
+    /// How many times `wake` was called.
+    pub fn wakes(&self) -> usize {
+        self.wakes.load(Ordering::SeqCst)
+    }
+}
+
+impl Wake for PanickingWaker {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.wakes.fetch_add(1, Ordering::SeqCst);
+        panic!("{INTENDED}: a waker");
+    }
+}
