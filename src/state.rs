@@ -23,10 +23,10 @@ pub(crate) struct Shared<T> {
     /// Live `ValueWatcher` handles: the value closes when the last one goes. A derived value
     /// has none and never closes this way.
     pub(crate) handles: AtomicUsize,
-    /// Bumped (after the lock is released, before the wakes) by every critical section that
-    /// woke someone: a thread about to park on a subscription spins on it briefly instead of
+    /// Counts transitions and the close, written under the lock (by its holder only), read
+    /// without it: a thread about to park on a subscription spins on it briefly instead of
     /// taking the lock. A hint only: readiness is always decided under the lock.
-    epoch: AtomicUsize,
+    events: AtomicUsize,
     /// A derived value's registrations with its sources, unregistered when it is dropped.
     sources: Vec<SourceLink>,
     /// A derived value's sources that have not closed yet: it closes when none is left.
@@ -132,9 +132,6 @@ impl<'a, T> Effects<'a, T> {
     fn carry_out(&mut self) -> Panics {
         let mut panics = Panics::default();
         if !self.wakes.is_empty() {
-            // Before the wakes, the wake counter moves: a spinning thread sees it and polls
-            // without parking.
-            self.shared.epoch.fetch_add(1, Ordering::Release);
             std::mem::take(&mut self.wakes).wake_all();
         }
         if !self.values.is_empty() {
@@ -213,7 +210,7 @@ impl<T> Shared<T> {
                 callbacks: Callbacks::new(),
             }),
             handles: AtomicUsize::new(handles),
-            epoch: AtomicUsize::new(0),
+            events: AtomicUsize::new(0),
             sources,
             open_sources: AtomicUsize::new(open),
         }
@@ -235,9 +232,16 @@ impl<T> Shared<T> {
         !self.sources.is_empty()
     }
 
-    /// The wake counter a blocked thread spins on before it parks.
-    pub(crate) fn epoch(&self) -> usize {
-        self.epoch.load(Ordering::Acquire)
+    /// The event counter a thread blocked on a subscription spins on before it parks.
+    pub(crate) fn events(&self) -> usize {
+        self.events.load(Ordering::Acquire)
+    }
+
+    /// Counts a transition or the close. Call only under the lock: its holder is the only
+    /// writer, so a load and a store do (no read-modify-write on the `set` path).
+    fn note_event(&self) {
+        let n = self.events.load(Ordering::Relaxed);
+        self.events.store(n.wrapping_add(1), Ordering::Release);
     }
 
     /// Runs `f` under the lock with fresh [`Effects`], then carries them out after releasing
@@ -265,6 +269,7 @@ impl<T> State<T> {
             return;
         }
         self.closed = true;
+        fx.shared.note_event();
         self.waits.close(&mut fx.wakes, &mut fx.gone);
         self.log.wake_all(&mut fx.wakes);
         fx.callbacks = self.callbacks.clear_if_idle();
@@ -378,9 +383,11 @@ impl<T: Clone + PartialEq + Send + 'static> State<T> {
             }
         }
         match prepared.logged {
-            Some(new) => self
-                .log
-                .append(old, new, version, &mut fx.wakes, &mut fx.values),
+            Some(new) => {
+                self.log
+                    .append(old, new, version, &mut fx.wakes, &mut fx.values);
+                fx.shared.note_event();
+            }
             None => fx.values.push(old),
         }
     }

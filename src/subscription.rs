@@ -305,7 +305,7 @@ impl<T: Clone> Pollable for Subscription<T> {
     type Output = Result<Transition<T>, Error>;
 
     fn hint(&self) -> Option<usize> {
-        Some(self.shared.epoch())
+        Some(self.shared.events())
     }
 
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
