@@ -496,3 +496,106 @@ fn every_subscription_sees_each_transition_exactly_once() {
         }
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// 0.2: len, is_empty, is_closed
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn len_and_is_empty_count_what_is_queued_for_this_subscription_right_now() {
+    watchdog(|| {
+        let v = ValueWatcher::new(0u32);
+        let mut sub = v.subscribe();
+        let other = v.subscribe();
+        assert_eq!((sub.len(), sub.is_empty()), (0, true));
+        for i in 1..=40 {
+            assert!(v.set(i));
+        }
+        assert!(!v.set(40), "no transition: not queued");
+        assert_eq!((sub.len(), sub.is_empty()), (40, false));
+        // One receive takes a batch from the log into the subscription: still counted.
+        assert_eq!(sub.try_recv().unwrap().map(|t| t.version), Some(1));
+        assert_eq!(sub.len(), 39);
+        for _ in 0..39 {
+            sub.recv().blocking_timeout(LONG).unwrap();
+        }
+        assert_eq!((sub.len(), sub.is_empty()), (0, true));
+        assert_eq!(other.len(), 40, "each subscription has its own count");
+    });
+}
+
+#[test]
+fn len_of_a_bounded_subscription_never_exceeds_its_bound() {
+    watchdog(|| {
+        let v = ValueWatcher::new(0u32);
+        let mut sub = v.subscribe_bounded(3);
+        for i in 1..=10 {
+            assert!(v.set(i));
+            assert!(sub.len() <= 3, "len {} over the bound", sub.len());
+        }
+        assert_eq!(sub.len(), 3);
+        assert_eq!(sub.try_recv(), Err(Error::Lagged(7)));
+        assert_eq!(sub.len(), 3, "the lag report is not a queued transition");
+        assert_eq!(sub.try_recv().unwrap().map(|t| t.version), Some(8));
+        assert_eq!(sub.len(), 2);
+        sub.try_recv().unwrap();
+        sub.try_recv().unwrap();
+        assert!(sub.is_empty());
+    });
+}
+
+#[test]
+fn is_closed_turns_true_at_the_close_while_queued_transitions_remain_to_be_read() {
+    watchdog(|| {
+        let v = ValueWatcher::new(0u32);
+        let mut sub = v.subscribe();
+        assert!(!sub.is_closed());
+        v.set(1);
+        v.set(2);
+        drop(v);
+        assert!(sub.is_closed());
+        assert_eq!(sub.len(), 2, "queued before the close: still to be read");
+        assert_eq!(sub.try_recv().unwrap().map(|t| t.new), Some(1));
+        assert_eq!(sub.recv().blocking_timeout(LONG).map(|t| t.new), Ok(2));
+        assert!(sub.is_empty() && sub.is_closed());
+        assert_eq!(sub.try_recv(), Err(Error::Closed));
+    });
+}
+
+#[test]
+fn a_subscription_made_after_the_close_is_empty_and_closed() {
+    watchdog(|| {
+        let v = ValueWatcher::new(0u32);
+        v.close();
+        let sub = v.subscribe();
+        assert!(sub.is_closed());
+        assert!(sub.is_empty());
+        assert_eq!(sub.len(), 0);
+    });
+}
+
+#[test]
+fn len_is_empty_and_is_closed_work_on_a_derived_values_subscription_from_a_task() {
+    watchdog(|| {
+        for exec in Exec::ALL {
+            let v = ValueWatcher::new(0u32);
+            let parity = v.map(|x| x % 2);
+            let mut sub = parity.subscribe();
+            for i in 1..=4 {
+                v.set(i);
+            }
+            v.set(6); // parity unchanged: not queued
+            assert_eq!(sub.len(), 4, "on {exec:?}");
+            drop(v);
+            let got = exec.block_on(async move {
+                let closed = sub.is_closed();
+                let mut lens = vec![sub.len()];
+                while sub.recv().await.is_ok() {
+                    lens.push(sub.len());
+                }
+                (closed, lens, sub.is_empty())
+            });
+            assert_eq!(got, (true, vec![4, 3, 2, 1, 0], true), "on {exec:?}");
+        }
+    });
+}
