@@ -1315,3 +1315,325 @@ fault_test! {
         assert_chain(&seen.lock().unwrap(), &[0, 1]);
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// 0.2: `modify` closures
+// ---------------------------------------------------------------------------------------------
+
+fault_test! {
+    /// F36.
+    fn modify_closures_that_panic_once_or_every_time_restore_the_value_and_keep_watchers_consistent() {
+        let v = ValueWatcher::new(0u64);
+        let seen = recorder(&v);
+        let mut sub = v.subscribe();
+        let doubled = v.map(|n| n * 2);
+        let mut derived_sub = doubled.subscribe();
+        let never = v.wait_for(100);
+        let w = on_thread(v.wait_for(3));
+        settle();
+        // Once: the first modify of each round panics after changing the value; then one that
+        // works. Every time: three rounds in a row panic before the first success.
+        for round in 0..3 {
+            let r = caught(|| v.modify(|n| {
+                *n += 50;
+                panic!("hostile modify {round}");
+            }));
+            assert!(r.is_err_and(|m| m.contains(&format!("hostile modify {round}"))));
+            assert_eq!(v.get(), round, "restored after round {round}");
+            assert!(!never.is_ready(), "the half-made value was never seen");
+            for _ in 0..round {
+                assert!(caught(|| v.modify(|_| panic!("again"))).is_err());
+            }
+            assert!(v.modify(|n| *n += 1), "usable after round {round}");
+        }
+        assert_eq!(v.version(), 3);
+        assert_chain(&seen.lock().unwrap(), &[0, 1, 2, 3]);
+        assert_eq!(woken(&w, "the blocked thread"), Ok(3));
+        drain_gap_free(&mut sub, 1, 3);
+        assert_eq!(
+            drain_gap_free(&mut derived_sub, 1, 3),
+            [2, 4, 6],
+            "the derived value saw no half-made value either"
+        );
+        assert_eq!(v.watcher_count(), 2, "the subscription and the pending wait");
+        drop(never);
+        assert_eq!(v.watcher_count(), 1);
+    }
+}
+
+fault_test! {
+    /// F37.
+    fn a_modify_closure_calling_back_into_the_same_value_gets_a_clear_panic_and_the_value_is_restored() {
+        let v = ValueWatcher::new(0u64);
+        let other = ValueWatcher::new(7u64);
+        let mut sub = v.subscribe();
+        let inner = v.clone();
+        let calls: [(&str, Box<dyn Fn(&ValueWatcher<u64>) + Send>); 5] = [
+            ("get", Box::new(|v| {
+                let _ = v.get();
+            })),
+            ("set", Box::new(|v| {
+                let _ = v.set(9);
+            })),
+            ("version", Box::new(|v| {
+                let _ = v.version();
+            })),
+            ("subscribe", Box::new(|v| drop(v.subscribe()))),
+            ("map", Box::new(|v| drop(v.map(|n| n + 1)))),
+        ];
+        for (what, call) in &calls {
+            let r = caught(|| v.modify(|n| {
+                *n = 5;
+                call(&inner);
+            }));
+            let m = r.expect_err(what);
+            assert!(mentions_reentrancy(&m), "{what}: unclear panic: {m}");
+            assert_eq!(v.get(), 0, "{what}: restored");
+        }
+        // Calls into another value are fine.
+        assert!(v.modify(|n| *n = other.get()));
+        assert_eq!(v.get(), 7);
+        drain_gap_free(&mut sub, 1, 1);
+        assert_eq!(v.watcher_count(), 1);
+    }
+}
+
+fault_test! {
+    /// F38.
+    fn a_modify_closure_never_called_on_a_closed_value_is_dropped_outside_the_lock() {
+        let v = ValueWatcher::new(0u64);
+        v.close();
+        let (probe, drops) = drop_probe(&v);
+        let r = caught(|| {
+            v.modify(move |_| {
+                let _ = &probe;
+                panic!("never called on a closed value")
+            })
+        });
+        assert_eq!(r, Ok(false));
+        assert_outside_lock(&drops, "modify's closure on a closed value");
+    }
+}
+
+fault_test! {
+    /// F39.
+    fn a_modify_whose_clone_or_eq_panics_restores_the_value_and_drops_its_spare_outside_the_lock() {
+        let plan = Plan::new();
+        let v = ValueWatcher::new(plan.evil(0));
+        let seen = evil_recorder(&v);
+        let mut sub = v.subscribe();
+        // `Clone` of the current value panics (the copy kept to restore and as `old`).
+        plan.clone.panic(0, 0, 1);
+        let r = caught(|| v.modify(|e| e.n = 1));
+        assert!(r.is_err_and(|m| m.contains("hostile clone")));
+        assert_eq!(v.with(|e| e.n), 0);
+        // `PartialEq` panics while deciding whether the value changed.
+        plan.eq.panic(ANY, 0, 1);
+        let r = caught(|| v.modify(|e| e.n = 2));
+        assert!(r.is_err_and(|m| m.contains("hostile eq")));
+        plan.disarm_all();
+        assert_eq!(v.with(|e| e.n), 0, "restored");
+        assert_eq!(v.version(), 0);
+        // An unchanged modify lets go of its spare copy: outside the lock.
+        let drops = record_drops(&plan, 0, &v);
+        assert!(!v.modify(|_| {}));
+        assert_outside_lock(&drops, "modify's spare copy");
+        plan.drop.disarm();
+        assert!(v.modify(|e| e.n = 3));
+        assert_eq!(drain_gap_free(&mut sub, 1, 1).iter().map(|e| e.n).collect::<Vec<_>>(), [3]);
+        assert_chain(&seen.lock().unwrap(), &[0, 3]);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 0.2: `map` / `zip` functions
+// ---------------------------------------------------------------------------------------------
+
+fault_test! {
+    /// F40.
+    fn a_map_function_panicking_at_creation_reaches_the_caller_registers_nothing_and_drops_outside_the_lock() {
+        let v = ValueWatcher::new(0u64);
+        let mut sub = v.subscribe();
+        let (probe, drops) = drop_probe(&v);
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let r = caught(|| {
+            v.map(move |n| {
+                let _ = &probe;
+                c.fetch_add(1, Ordering::SeqCst);
+                assert!(*n != 0, "hostile map at creation");
+                *n
+            })
+        });
+        assert!(r.is_err_and(|m| m.contains("hostile map at creation")));
+        assert_outside_lock(&drops, "the map function after its panic at creation");
+        assert!(v.set(1));
+        assert!(v.set(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "nothing registered");
+        drain_gap_free(&mut sub, 1, 2);
+        assert_eq!(v.watcher_count(), 1);
+        // Calling back into the source at creation: under its lock, so a clear panic.
+        let weak = v.downgrade();
+        let r = caught(|| v.map(move |n| weak.upgrade().map_or(*n, |v| v.get())));
+        assert!(r.is_err_and(|m| mentions_reentrancy(&m)));
+        assert!(v.set(3));
+    }
+}
+
+fault_test! {
+    /// F41.
+    fn a_map_function_panicking_on_a_later_transition_closes_only_that_derived_value() {
+        for every_time in [false, true] {
+            let v = ValueWatcher::new(0u64);
+            let seen = recorder(&v);
+            let mut sub = v.subscribe();
+            let source_wait = on_thread(v.wait_for(4));
+            let sturdy = v.map(|n| n + 100);
+            let pair = sturdy.zip(&v);
+            let mut sturdy_sub = sturdy.subscribe();
+            let (probe, drops) = drop_probe(&v);
+            let fired = Arc::new(AtomicUsize::new(0));
+            let f = Arc::clone(&fired);
+            let fragile = v.map(move |n| {
+                let _ = &probe;
+                if *n >= 2 && (every_time || f.fetch_add(1, Ordering::SeqCst) == 0) {
+                    panic!("hostile map of {n}");
+                }
+                *n
+            });
+            let fragile_blocked = on_thread(fragile.wait_for(50));
+            let fragile_task = on_task(fragile.wait_until(|n| *n > 50));
+            let chained = fragile.map(|n| n * 10);
+            let mut fragile_sub = fragile.subscribe();
+            settle();
+            for n in 1..=4 {
+                assert_eq!(caught(|| v.set(n)), Ok(true), "the setter is unaffected");
+            }
+            assert!(fragile.is_closed() && chained.is_closed());
+            assert_eq!((fragile.get(), chained.get()), (1, 10));
+            let ended = |r: Result<u64, String>| r.is_err_and(|m| m.contains("closed"));
+            assert!(ended(woken(&fragile_blocked, "a thread on the derived value")));
+            assert!(ended(woken(&fragile_task, "a task on the derived value")));
+            assert_eq!(fragile_sub.recv().blocking_timeout(LONG).map(|t| t.new), Ok(1));
+            assert_eq!(fragile_sub.recv().blocking_timeout(LONG), Err(Error::Closed));
+            assert_outside_lock(&drops, "the map function of a closed derived value");
+            // Everybody else saw everything.
+            assert_eq!(woken(&source_wait, "a thread on the source"), Ok(4));
+            assert_chain(&seen.lock().unwrap(), &[0, 1, 2, 3, 4]);
+            drain_gap_free(&mut sub, 1, 4);
+            assert_eq!(drain_gap_free(&mut sturdy_sub, 1, 4), [101, 102, 103, 104]);
+            assert_eq!(pair.get(), (104, 4));
+            assert!(!v.is_closed() && v.set(5));
+            assert_eq!(sturdy.get(), 105);
+            assert_eq!(v.watcher_count(), 1);
+        }
+    }
+}
+
+fault_test! {
+    /// F42.
+    fn a_map_function_calling_back_into_its_source_on_a_later_transition_never_hangs_or_reaches_the_setter() {
+        let v = ValueWatcher::new(0u64);
+        let mut sub = v.subscribe();
+        let seen = recorder(&v);
+        let weak = v.downgrade();
+        let reads = v.map(move |n| {
+            // Outside the source's lock: works, or a clear panic that closes the derived value.
+            let r = caught(|| weak.upgrade().map_or(0, |v| v.version()));
+            assert!(r.as_ref().map_or_else(|m| mentions_reentrancy(m), |_| true), "{r:?}");
+            *n
+        });
+        let weak = v.downgrade();
+        let sets = v.map(move |n| {
+            if *n == 2 {
+                let _ = weak.upgrade().map(|v| v.set(10));
+            }
+            *n
+        });
+        for n in 1..=3 {
+            assert_eq!(caught(|| v.set(n)), Ok(true));
+        }
+        let last = v.get();
+        assert!(last == 3 || last == 10, "{last}");
+        assert!(reads.is_closed() || reads.get() == last, "reads: {:?}", reads.get());
+        assert!(sets.is_closed() || sets.get() == last, "sets: {:?}", sets.get());
+        let versions = v.version();
+        drain_gap_free(&mut sub, 1, versions);
+        let chain: Vec<u64> = seen.lock().unwrap().iter().map(|t| t.1).collect();
+        assert_eq!(chain.len() as u64, versions, "callbacks went on in order");
+        assert!(v.set(20));
+    }
+}
+
+fault_test! {
+    /// F43.
+    fn a_clone_panicking_while_a_zip_pairs_closes_that_pair_and_nothing_else() {
+        for every_time in [false, true] {
+            let plan = Plan::new();
+            let a = ValueWatcher::new(plan.evil(0));
+            let b = ValueWatcher::new(plan.evil(77));
+            let fragile = a.zip(&b);
+            let second = a.zip(&b);
+            let only_a = a.map(|e| e.n);
+            let seen = evil_recorder(&a);
+            let fragile_wait = on_thread(fragile.wait_until(|(x, _)| x.n == 9));
+            settle();
+            // A transition of `a` pairs its new value with a clone of `b`'s (#77).
+            plan.clone.panic(77, 0, if every_time { ALWAYS } else { 1 });
+            assert_eq!(caught(|| a.set(plan.evil(1))).map_err(|_| ()), Ok(true), "the setter is unaffected");
+            assert!(fragile.is_closed(), "the pair whose clone panicked closed");
+            assert!(woken(&fragile_wait, "a thread on the pair").is_err_and(|m| m.contains("closed")));
+            assert_eq!(second.is_closed(), every_time, "the other pair only if its clone panicked too");
+            plan.disarm_all();
+            assert!(a.set(plan.evil(2)));
+            assert!(b.set(plan.evil(3)));
+            assert_eq!(only_a.get(), 2);
+            if !every_time {
+                assert_eq!(second.with(|(x, y)| (x.n, y.n)), (2, 3));
+            }
+            assert_eq!(fragile.with(|(x, y)| (x.n, y.n)), (0, 77), "the last pair it took");
+            assert_chain(&seen.lock().unwrap(), &[0, 1, 2]);
+            assert_eq!((a.watcher_count(), b.watcher_count()), (0, 0));
+        }
+    }
+}
+
+fault_test! {
+    /// F44.
+    fn a_map_functions_captured_state_is_dropped_outside_every_lock_when_unregistered_closed_or_its_source_goes() {
+        // The derived value dropped: unregistered (at once, or at the source's next set).
+        let v = ValueWatcher::new(0u64);
+        let (probe, drops) = drop_probe(&v);
+        let m = v.map(move |n| {
+            let _ = &probe;
+            *n
+        });
+        drop(m);
+        assert!(v.set(1));
+        assert_outside_lock(&drops, "a dropped map's function");
+        // The source closed, then its last handle dropped.
+        for by_drop in [false, true] {
+            let v = ValueWatcher::new(0u64);
+            let (probe, drops) = drop_probe(&v);
+            let keep = v.downgrade();
+            let m = v.map(move |n| {
+                let _ = &probe;
+                *n
+            });
+            if by_drop {
+                let reader = v.reader();
+                drop(v);
+                assert!(reader.is_closed() && m.is_closed());
+            } else {
+                v.close();
+                assert!(m.is_closed());
+            }
+            drop(m);
+            let records = drops.lock().unwrap();
+            assert_eq!(records.len(), 1, "dropped once (by_drop {by_drop})");
+            // After a last-handle drop the probe cannot upgrade: `u64::MAX`, still no panic.
+            assert!(records[0].is_ok(), "by_drop {by_drop}: {:?}", records[0]);
+            drop(keep);
+        }
+    }
+}
