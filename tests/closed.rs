@@ -13,6 +13,9 @@ use common::*;
 use futures::future::{select, Either};
 use keepwatch::{Error, ValueWatcher};
 
+/// A way to finish a wait on a blocked thread.
+type Finisher<O> = fn(keepwatch::Wait<O>) -> Result<O, Error>;
+
 #[test]
 fn closed_completes_with_ok_when_close_is_called() {
     watchdog(|| {
@@ -92,7 +95,7 @@ fn closed_is_counted_by_watcher_count_while_pending_and_not_after() {
 #[test]
 fn closed_finishes_through_every_blocking_finisher() {
     watchdog(|| {
-        let cases: [fn(keepwatch::Wait<()>) -> Result<(), Error>; 3] = [
+        let cases: [Finisher<()>; 3] = [
             |w| w.blocking(),
             |w| w.blocking_timeout(LONG),
             |w| w.blocking_deadline(Instant::now() + LONG),
@@ -126,7 +129,7 @@ fn closed_is_awaited_and_timed_out_on_every_executor() {
             let timed = v.closed();
             let closer = v.clone();
             let results = exec.run_tasks(vec![
-                task(async move { plain.await }),
+                task(plain),
                 task(async move { timed.timeout(LONG).await }),
                 task(async move {
                     yield_now().await;

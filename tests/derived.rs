@@ -21,6 +21,9 @@ use futures::StreamExt;
 use keepwatch::{Error, Transition, ValueReader, ValueWatcher};
 use support::env_is;
 
+/// A way to finish a wait on a blocked thread.
+type Finisher<O> = fn(keepwatch::Wait<O>) -> Result<O, Error>;
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Conn {
     Connecting,
@@ -132,7 +135,7 @@ fn every_wait_kind_works_on_a_derived_value() {
         let w_for = tens.wait_for(2);
         let w_not = tens.wait_for_not(0);
         let w_until = tens.wait_until(|t| *t >= 3);
-        let w_map = tens.wait_map(|t| (*t == 1).then(|| "ten-something"));
+        let w_map = tens.wait_map(|t| (*t == 1).then_some("ten-something"));
         let w_trans = tens.wait_transition(|o, n| n < o);
         let w_change = tens.wait_for_change();
         let w_some = opt.wait_for_not_none();
@@ -163,7 +166,7 @@ fn every_wait_kind_works_on_a_derived_value() {
 #[test]
 fn every_blocking_finisher_works_on_a_derived_value() {
     watchdog(|| {
-        let cases: [fn(keepwatch::Wait<bool>) -> Result<bool, Error>; 3] = [
+        let cases: [Finisher<bool>; 3] = [
             |w| w.blocking(),
             |w| w.blocking_timeout(LONG),
             |w| w.blocking_deadline(Instant::now() + LONG),
@@ -196,7 +199,7 @@ fn a_derived_value_is_awaited_and_timed_out_on_every_executor() {
             let plain = big.wait_for(true);
             let timed = big.wait_for(true);
             let results = exec.run_tasks(vec![
-                task(async move { plain.await }),
+                task(plain),
                 task(async move { timed.timeout(LONG).await }),
                 task(async move {
                     yield_now().await;

@@ -1361,6 +1361,9 @@ fault_test! {
     }
 }
 
+/// A call back into the value, made from inside a closure.
+type CallInto = Box<dyn Fn(&ValueWatcher<u64>) + Send>;
+
 fault_test! {
     /// F37.
     fn a_modify_closure_calling_back_into_the_same_value_gets_a_clear_panic_and_the_value_is_restored() {
@@ -1368,7 +1371,7 @@ fault_test! {
         let other = ValueWatcher::new(7u64);
         let mut sub = v.subscribe();
         let inner = v.clone();
-        let calls: [(&str, Box<dyn Fn(&ValueWatcher<u64>) + Send>); 5] = [
+        let calls: [(&str, CallInto); 5] = [
             ("get", Box::new(|v| {
                 let _ = v.get();
             })),

@@ -44,7 +44,7 @@ fn a_reader_has_every_wait_kind_with_the_same_meaning() {
         let w_for = r.wait_for(2);
         let w_not = r.wait_for_not(0);
         let w_until = r.wait_until(|x| *x >= 3);
-        let w_map = r.wait_map(|x| (*x == 2).then(|| "two"));
+        let w_map = r.wait_map(|x| (*x == 2).then_some("two"));
         let w_trans = r.wait_transition(|o, n| n < o);
         let w_change = r.wait_for_change();
         let w_closed = r.closed();
