@@ -121,6 +121,14 @@
 //! - `set`, `set_if` and `update` change nothing and return `false`; `get` still returns the
 //!   last value.
 //!
+//! # Features
+//!
+//! - `tokio` (off by default): a wait or a receive that is ready at once spends a unit of the
+//!   tokio task's cooperative budget when polled inside a tokio runtime, so a loop such as
+//!   `while let Ok(t) = sub.recv().await { … }` over a long queue, or over ready waits on a
+//!   closed value, yields to sibling tasks as tokio's own primitives do. Without the feature
+//!   keepwatch depends on no runtime.
+//!
 //! # keepwatch versus `tokio::sync::watch`
 //!
 //! `watch` keeps only the latest value: a receiver that is slow to look sees the last one, and
