@@ -149,7 +149,7 @@ for name in "${names[@]}"; do
   failed="$(run_models "$name")"
   elapsed=$((SECONDS - start))
   if [ -n "$failed" ]; then
-    caught="$(echo "$failed" | tr '\n' ' ')"
+    caught="$(echo "$failed" | sort | tr '\n' ' ')"
     echo "   CAUGHT in ${elapsed}s by: $caught"
     summary+=("CAUGHT $name by: $caught")
   else
