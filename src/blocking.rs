@@ -3,6 +3,8 @@
 //! the sink, and get their `blocking*` and `timeout` methods from one macro.
 
 use std::task::Poll;
+#[cfg(not(keepwatch_loom))]
+use std::time::Duration;
 use std::time::Instant;
 
 use crate::loom::{park, park_timeout, spin_loop, yield_now};
@@ -21,33 +23,54 @@ pub(crate) trait Pollable {
     fn hint(&self) -> Option<usize>;
 }
 
-/// Spin steps before a park: step `s` spins `2^s` times, reading the hint after each step.
-/// Under loom: one step, so the models see the spin path without exploring every load.
-const SPIN_STEPS: u32 = if cfg!(keepwatch_loom) { 1 } else { 7 };
+/// How long a blocked thread spins (on the hint, with growing runs of `spin_loop`) before it
+/// starts yielding. Measured in time, not iterations: a pause takes from a few to 150 cycles
+/// depending on the CPU, so an iteration budget that suits one starves the other.
+#[cfg(not(keepwatch_loom))]
+const SPIN_FOR: Duration = Duration::from_micros(4);
 
-/// Yield steps after the spin, before the park: each gives the core away once and reads the
-/// hint. A partner that runs on the same core (or was descheduled) gets to finish its half of
-/// a hand-off; a park and an unpark cost several microseconds, a yield well under one.
-const YIELD_STEPS: u32 = if cfg!(keepwatch_loom) { 0 } else { 4 };
+/// How long a blocked thread backs off in all (spinning, then yielding the core, reading the
+/// hint after each yield) before it registers and parks. A park and an unpark cost several
+/// microseconds each, and tens on a virtual machine, while the partner of a hand-off is often
+/// done within a few; yielding rather than spinning keeps the core for other work meanwhile.
+#[cfg(not(keepwatch_loom))]
+const BACKOFF_FOR: Duration = Duration::from_micros(20);
 
 /// Waits (bounded) for the hint to move from `seen`: `true` if it did.
-#[cfg_attr(keepwatch_loom, allow(clippy::reversed_empty_ranges))] // no yield steps under loom
+#[cfg(not(keepwatch_loom))]
 fn backoff<P: Pollable>(registration: &P, seen: usize) -> bool {
-    for step in 0..SPIN_STEPS {
-        for _ in 0..1u32 << step {
+    let start = Instant::now();
+    let mut run = 1u32;
+    loop {
+        for _ in 0..run {
             spin_loop();
         }
         if registration.hint() != Some(seen) {
             return true;
         }
+        run = (run * 2).min(64);
+        if start.elapsed() >= SPIN_FOR {
+            break;
+        }
     }
-    for _ in 0..YIELD_STEPS {
+    loop {
         yield_now();
         if registration.hint() != Some(seen) {
             return true;
         }
+        if start.elapsed() >= BACKOFF_FOR {
+            return false;
+        }
     }
-    false
+}
+
+/// Under loom: one spin and one look (time means nothing to a model, and each load is a
+/// branch to explore), so the models see the backoff path without exploring every iteration.
+#[cfg(keepwatch_loom)]
+fn backoff<P: Pollable>(registration: &P, seen: usize) -> bool {
+    spin_loop();
+    yield_now();
+    registration.hint() != Some(seen)
 }
 
 /// Blocks this thread until `registration` is ready, or until `deadline`: `None` then.
