@@ -85,30 +85,24 @@ impl<'a> Registrar<'a> {
 ///
 /// A single wake (the common case: one waiter matched) needs no allocation.
 #[derive(Debug, Default)]
-pub(crate) enum Wakes {
-    /// Nothing to wake.
-    #[default]
-    None,
-    /// One sink.
-    One(Sink),
-    /// Several sinks.
-    Many(Vec<Sink>),
+pub(crate) struct Wakes {
+    one: Option<Sink>,
+    more: Vec<Sink>,
 }
 
 impl Wakes {
     /// Adds a sink to wake.
+    #[inline]
     pub(crate) fn push(&mut self, sink: Sink) {
-        match std::mem::take(self) {
-            Wakes::None => *self = Wakes::One(sink),
-            Wakes::One(first) => *self = Wakes::Many(vec![first, sink]),
-            Wakes::Many(mut all) => {
-                all.push(sink);
-                *self = Wakes::Many(all);
-            }
+        if self.one.is_none() {
+            self.one = Some(sink);
+        } else {
+            self.more.push(sink);
         }
     }
 
     /// Adds the sink in `slot`, if there is one.
+    #[inline]
     pub(crate) fn take_from(&mut self, slot: &mut Option<Sink>) {
         if let Some(sink) = slot.take() {
             self.push(sink);
@@ -118,18 +112,21 @@ impl Wakes {
     /// Whether there is nothing to wake.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        matches!(self, Wakes::None)
+        self.one.is_none()
     }
 
     /// Wakes every sink. Call only after releasing the lock. A waker that panics does not stop
     /// the others: its panic is contained (reported by the panic hook, raised nowhere), since
     /// the waker belongs to another task than the caller's.
     #[inline]
-    pub(crate) fn wake_all(self) {
-        match self {
-            Wakes::None => {}
-            Wakes::One(sink) => sink.wake(),
-            Wakes::Many(all) => all.into_iter().for_each(Sink::wake),
+    pub(crate) fn wake_all(&mut self) {
+        if let Some(one) = self.one.take() {
+            one.wake();
+            if !self.more.is_empty() {
+                std::mem::take(&mut self.more)
+                    .into_iter()
+                    .for_each(Sink::wake);
+            }
         }
     }
 }

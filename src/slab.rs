@@ -141,15 +141,17 @@ impl<X> Bin<X> {
         self.one.is_none()
     }
 
-    /// Drops every item, each even if another's `Drop` panics; returns the first panic.
-    pub(crate) fn drop_all(self, panics: &mut crate::fault::Panics) {
-        let Bin { one, more } = self;
-        if one.is_none() {
-            return;
-        }
-        panics.run(move || drop(one));
-        for x in more {
-            panics.run(move || drop(x));
+    /// Drops every item, in place, each even if another's `Drop` panics (the first panic is
+    /// kept in `panics`).
+    #[inline]
+    pub(crate) fn drop_all(&mut self, panics: &mut crate::fault::Panics) {
+        if let Some(one) = self.one.take() {
+            panics.run(move || drop(one));
+            if !self.more.is_empty() {
+                for x in std::mem::take(&mut self.more) {
+                    panics.run(move || drop(x));
+                }
+            }
         }
     }
 }

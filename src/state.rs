@@ -13,7 +13,7 @@ use crate::lock::ValueLock;
 use crate::log::Log;
 use crate::loom::{AtomicUsize, Ordering};
 use crate::registry::{Gone, Registry};
-use crate::sink::{Sink, Wakes};
+use crate::sink::Wakes;
 use crate::slab::Bin;
 use crate::Transition;
 
@@ -76,8 +76,6 @@ pub(crate) struct Effects<'a, T> {
     pub(crate) gone: Bin<Gone<T>>,
     /// Callbacks let go of (by a close).
     pub(crate) callbacks: Vec<Callback<T>>,
-    /// Sinks let go of (a waker's `Drop` is user code).
-    pub(crate) sinks: Bin<Sink>,
     prepared: Prepared<T>,
     /// The callback dispatch, if this thread became the dispatcher (a function pointer, so
     /// that `Effects` needs no bounds on `T`).
@@ -89,11 +87,10 @@ impl<'a, T> Effects<'a, T> {
     pub(crate) fn new(shared: &'a Shared<T>) -> Self {
         Effects {
             shared,
-            wakes: Wakes::None,
+            wakes: Wakes::default(),
             values: Bin::default(),
             gone: Bin::default(),
             callbacks: Vec::new(),
-            sinks: Bin::default(),
             prepared: Prepared::default(),
             dispatch: None,
             done: false,
@@ -117,7 +114,6 @@ impl<'a, T> Effects<'a, T> {
         self.wakes.is_empty()
             && self.values.is_empty()
             && self.gone.is_empty()
-            && self.sinks.is_empty()
             && self.callbacks.is_empty()
             && self.dispatch.is_none()
             && self.prepared.logged.is_none()
@@ -131,18 +127,9 @@ impl<'a, T> Effects<'a, T> {
     /// panic of a `Drop` is returned.
     fn carry_out(&mut self) -> Panics {
         let mut panics = Panics::default();
-        if !self.wakes.is_empty() {
-            std::mem::take(&mut self.wakes).wake_all();
-        }
-        if !self.values.is_empty() {
-            std::mem::take(&mut self.values).drop_all(&mut panics);
-        }
-        if !self.gone.is_empty() {
-            std::mem::take(&mut self.gone).drop_all(&mut panics);
-        }
-        if !self.sinks.is_empty() {
-            std::mem::take(&mut self.sinks).drop_all(&mut panics);
-        }
+        self.wakes.wake_all();
+        self.values.drop_all(&mut panics);
+        self.gone.drop_all(&mut panics);
         let prepared = &mut self.prepared;
         if prepared.logged.is_some()
             || prepared.queued_old.is_some()
@@ -151,10 +138,8 @@ impl<'a, T> Effects<'a, T> {
             let prepared = std::mem::take(prepared);
             panics.run(move || drop(prepared));
         }
-        if !self.callbacks.is_empty() {
-            for callback in std::mem::take(&mut self.callbacks) {
-                panics.run(move || drop(callback));
-            }
+        for callback in self.callbacks.drain(..) {
+            panics.run(move || drop(callback));
         }
         if let Some(dispatch) = self.dispatch.take() {
             panics.run(|| dispatch(self.shared));
