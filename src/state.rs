@@ -63,6 +63,9 @@ impl<T> Default for Prepared<T> {
     }
 }
 
+/// The callback dispatch loop, given its first step.
+type Dispatch<T> = fn(&Shared<T>, Step<T>);
+
 /// What a critical section leaves to do once the lock is released: wake, drop, dispatch. It
 /// carries them out in [`finish`](Effects::finish), or in its `Drop` if the critical section
 /// unwound (a user closure panicked), so no wake-up is ever lost and no user value is dropped
@@ -79,7 +82,7 @@ pub(crate) struct Effects<'a, T> {
     prepared: Prepared<T>,
     /// The callback dispatch, if this thread became the dispatcher (a function pointer, so
     /// that `Effects` needs no bounds on `T`).
-    dispatch: Option<fn(&Shared<T>, Step<T>)>,
+    dispatch: Option<Dispatch<T>>,
     /// The dispatcher's first step, taken in the critical section that made it the dispatcher
     /// (one lock round fewer per transition for a single setter).
     first: Step<T>,
