@@ -135,11 +135,8 @@ impl<T> Log<T> {
             unread: self.cursors.len(),
         });
         spare.extend(old);
-        for key in self.parked.drain(..) {
-            if let Some(cursor) = self.cursors.get_mut(key) {
-                cursor.parked = false;
-                wakes.take_from(&mut cursor.sink);
-            }
+        if !self.parked.is_empty() {
+            self.wake_all(wakes);
         }
         // A bounded subscription that now has more unread entries than its bound skips its
         // oldest. Two subscriptions skipping can free only one entry: the oldest is freed by
