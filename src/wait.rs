@@ -120,6 +120,11 @@ impl<O> Wait<O> {
     /// its panic, is then ignored — so a `wait_*` call never raises its predicate's panic
     /// itself.
     ///
+    /// # Panics
+    ///
+    /// If called from code that runs under the value's lock; if the `Drop` of the match it
+    /// lets go of (a user value) panics.
+    ///
     /// # Examples
     ///
     /// ```
