@@ -7,27 +7,12 @@
 
 use std::hint::black_box;
 use std::sync::mpsc;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use keepwatch::ValueWatcher;
 
-/// `ms` milliseconds, scaled by `KEEPWATCH_BENCH_SCALE` (default 1.0).
-fn ms(ms: u64) -> Duration {
-    let scale: f64 = std::env::var("KEEPWATCH_BENCH_SCALE")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1.0);
-    Duration::from_secs_f64(ms as f64 / 1000.0 * scale).max(Duration::from_millis(10))
-}
-
-fn config() -> Criterion {
-    Criterion::default()
-        .sample_size(20)
-        .warm_up_time(ms(500))
-        .measurement_time(ms(2000))
-        .without_plots()
-}
+mod common;
+use common::config;
 
 /// The projection both sides compute: half the offers change it.
 fn half(x: &u64) -> u64 {
