@@ -63,8 +63,10 @@ pub(crate) enum Gone<T> {
     Eq(T, Arc<Slot<T>>),
     /// Any other wait.
     Other(Box<dyn Pending<T>>),
-    /// A target never registered (the value was closed).
+    /// A target: of a wait let go of, or never registered (the value was closed).
     Value(T),
+    /// A slot not kept for reuse.
+    Slot(Arc<Slot<T>>),
 }
 
 /// Where a registered wait is.
@@ -90,7 +92,13 @@ pub(crate) struct Registry<T> {
     places: Slab<Place>,
     /// Registered waits whose match at creation stands (not pending, for `watcher_count`).
     first_matches: usize,
+    /// Slots of equality waits the registry let go of, kept for reuse once their `Wait` is
+    /// gone too (a hand-off then allocates nothing); at most `SPARE_SLOTS`.
+    spare: Vec<Arc<Slot<T>>>,
 }
+
+/// How many let-go equality-wait slots a registry keeps for reuse.
+const SPARE_SLOTS: usize = 4;
 
 fn outcome_of<O>(tested: std::thread::Result<Option<O>>) -> Option<Outcome<O>> {
     match tested {
@@ -111,6 +119,7 @@ impl<T> Registry<T> {
             others: Vec::new(),
             places: Slab::default(),
             first_matches: 0,
+            spare: Vec::new(),
         }
     }
 
@@ -137,6 +146,26 @@ impl<T> Registry<T> {
         })
     }
 
+    /// A slot for a new equality wait: a spare whose `Wait` is gone (the registry holds the
+    /// only reference, so nobody else can see it) and which holds nothing, or a new one. A
+    /// spare whose `Wait` went without taking its outcome is let go of here (into `gone`), so
+    /// that no user value waits in a spare.
+    fn reuse(&mut self, first: Option<Outcome<T>>, gone: &mut Bin<Gone<T>>) -> Arc<Slot<T>> {
+        let mut i = 0;
+        while i < self.spare.len() {
+            match Arc::get_mut(&mut self.spare[i]).map(|slot| slot.is_empty()) {
+                Some(true) => {
+                    let slot = self.spare.swap_remove(i);
+                    slot.reset(first);
+                    return slot;
+                }
+                Some(false) => gone.push(Gone::Slot(self.spare.swap_remove(i))),
+                None => i += 1,
+            }
+        }
+        Arc::new(Slot::new(first, None))
+    }
+
     /// Ends every wait: the value closed.
     pub(crate) fn close(&mut self, wakes: &mut Wakes, gone: &mut Bin<Gone<T>>) {
         for (target, (slot, _)) in self.eq_targets.drain(..).zip(self.eq_waits.drain(..)) {
@@ -147,11 +176,17 @@ impl<T> Registry<T> {
             wait.close(wakes);
             gone.push(Gone::Other(wait));
         }
+        for slot in std::mem::take(&mut self.spare) {
+            gone.push(Gone::Slot(slot));
+        }
         *self = Registry::new();
     }
 
     /// Removes the wait at `pos` of its list; returns its key's place.
-    fn take(&mut self, eq: bool, pos: usize, gone: &mut Bin<Gone<T>>) {
+    ///
+    /// The slot of an equality wait that `completed` (filled; its sink already taken) is kept
+    /// for reuse; a cancelled one (whose sink may still hold a waker) is let go of.
+    fn take(&mut self, eq: bool, pos: usize, completed: bool, gone: &mut Bin<Gone<T>>) {
         let key = if eq {
             let target = self.eq_targets.swap_remove(pos);
             let (slot, key) = self.eq_waits.swap_remove(pos);
@@ -159,7 +194,12 @@ impl<T> Registry<T> {
                 let moved = *moved;
                 self.places.get_mut(moved).expect("registered").pos = pos;
             }
-            gone.push(Gone::Eq(target, slot));
+            gone.push(Gone::Value(target));
+            if completed && self.spare.len() < SPARE_SLOTS {
+                self.spare.push(slot);
+            } else {
+                gone.push(Gone::Slot(slot));
+            }
             shrink_if_sparse(&mut self.eq_targets);
             shrink_if_sparse(&mut self.eq_waits);
             key
@@ -183,7 +223,7 @@ impl<T> Registry<T> {
     pub(crate) fn cancel(&mut self, key: usize, id: usize, gone: &mut Bin<Gone<T>>) {
         if let Some(place) = self.places.get(key).filter(|p| p.slot_id == id) {
             let (eq, pos) = (place.eq, place.pos);
-            self.take(eq, pos, gone);
+            self.take(eq, pos, false, gone);
         }
     }
 
@@ -218,7 +258,7 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
             return (Arc::new(Slot::new(first, Some(Outcome::Closed))), None);
         }
         let matched = first.is_some();
-        let slot = Arc::new(Slot::new(first, None));
+        let slot = self.reuse(first, gone);
         let key = self.insert(true, self.eq_targets.len(), matched, slot_id(&slot));
         self.eq_targets.push(target);
         self.eq_waits.push((slot.clone(), key));
@@ -277,7 +317,7 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         let mut i = 0;
         while i < self.others.len() {
             if self.others[i].0.offer(old, new, version, wakes) {
-                self.take(false, i, gone);
+                self.take(false, i, true, gone);
             } else {
                 i += 1;
             }
@@ -290,7 +330,7 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         let mut from = 0;
         while let Some((at, outcome)) = find_eq(&self.eq_targets, from, new) {
             self.eq_waits[at].0.fill(outcome, wakes);
-            self.take(true, at, gone);
+            self.take(true, at, true, gone);
             // The last target moved to `at`: test it next.
             from = at;
         }
@@ -313,6 +353,17 @@ fn find_eq<T: Clone + PartialEq>(
 ) -> Option<(usize, Outcome<T>)> {
     let mut cursor = from;
     let found = catch_unwind(AssertUnwindSafe(|| {
+        if targets.len() - from < CHUNK {
+            // A few targets: one by one (the chunked scan's set-up costs more than it saves).
+            for target in &targets[from..] {
+                let equal = target == new;
+                if equal {
+                    return Some(cursor);
+                }
+                cursor += 1;
+            }
+            return None;
+        }
         for chunk in targets[from..].chunks(CHUNK) {
             let start = cursor;
             let hit = chunk.iter().fold(false, |hit, target| {
