@@ -150,17 +150,20 @@ impl<T> Registry<T> {
     /// only reference, so nobody else can see it) and which holds nothing, or a new one. A
     /// spare whose `Wait` went without taking its outcome is let go of here (into `gone`), so
     /// that no user value waits in a spare.
-    fn reuse(&mut self, first: Option<Outcome<T>>, gone: &mut Bin<Gone<T>>) -> Arc<Slot<T>> {
+    fn reuse(&mut self, mut first: Option<Outcome<T>>, gone: &mut Bin<Gone<T>>) -> Arc<Slot<T>> {
         let mut i = 0;
         while i < self.spare.len() {
-            match Arc::get_mut(&mut self.spare[i]).map(|slot| slot.is_empty()) {
-                Some(true) => {
-                    let slot = self.spare.swap_remove(i);
-                    slot.reset(first);
-                    return slot;
+            if Arc::get_mut(&mut self.spare[i]).is_none() {
+                i += 1;
+                continue;
+            }
+            let slot = self.spare.swap_remove(i);
+            match slot.reuse(first) {
+                Ok(()) => return slot,
+                Err(back) => {
+                    first = back;
+                    gone.push(Gone::Slot(slot));
                 }
-                Some(false) => gone.push(Gone::Slot(self.spare.swap_remove(i))),
-                None => i += 1,
             }
         }
         Arc::new(Slot::new(first, None))
@@ -194,7 +197,9 @@ impl<T> Registry<T> {
                 let moved = *moved;
                 self.places.get_mut(moved).expect("registered").pos = pos;
             }
-            gone.push(Gone::Value(target));
+            if std::mem::needs_drop::<T>() {
+                gone.push(Gone::Value(target));
+            }
             if completed && self.spare.len() < SPARE_SLOTS {
                 self.spare.push(slot);
             } else {

@@ -62,19 +62,17 @@ impl<O> Slot<O> {
         }
     }
 
-    /// Whether the slot holds nothing: no outcome, no sink (so it can be reused without
-    /// dropping anything of the user's).
-    pub(crate) fn is_empty(&self) -> bool {
-        let held = self.held.lock();
-        held.first.is_none() && held.later.is_none() && held.sink.is_none()
-    }
-
-    /// Readies an empty slot for a new wait whose outcome at creation is `first`. Only for a
-    /// slot nobody else references.
-    pub(crate) fn reset(&self, first: Option<Outcome<O>>) {
+    /// Readies the slot for a new wait whose outcome at creation is `first`, if it holds
+    /// nothing (no outcome, no sink: reusing it drops nothing of the user's); otherwise gives
+    /// `first` back. Only for a slot nobody else references.
+    pub(crate) fn reuse(&self, first: Option<Outcome<O>>) -> Result<(), Option<Outcome<O>>> {
         let mut held = self.held.lock();
+        if held.first.is_some() || held.later.is_some() || held.sink.is_some() {
+            return Err(first);
+        }
         self.ready.store(first.is_some(), Ordering::Release);
         held.first = first;
+        Ok(())
     }
 
     /// Whether an outcome is there (a hint: the lock decides).
