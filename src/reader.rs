@@ -712,11 +712,18 @@ impl<T: fmt::Debug> fmt::Debug for ValueReader<T> {
 }
 
 /// The fields `Debug` shows for a value's handle: the value, its version, whether it is
-/// closed.
+/// closed. `T`'s `Debug` runs under the value's lock; formatting a handle from code that already
+/// runs under that lock (a `T` whose `Debug` prints a handle to its own value) shows the value
+/// as locked instead of panicking.
 pub(crate) fn debug_fields<T: fmt::Debug>(
     shared: &Shared<T>,
     mut out: fmt::DebugStruct<'_, '_>,
 ) -> fmt::Result {
+    if shared.held_here() {
+        return out
+            .field("value", &format_args!("<locked>"))
+            .finish_non_exhaustive();
+    }
     shared.locked(|st| {
         out.field("value", &st.value)
             .field("version", &st.version)

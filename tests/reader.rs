@@ -193,3 +193,30 @@ fn readers_on_a_thread_and_in_a_task_see_a_brief_state_on_every_executor() {
         }
     });
 }
+
+/// A `T` whose `Debug` prints a reader of its own value (user code under the lock calling back
+/// into the value): the inner handle shows as locked; nothing panics or hangs.
+#[test]
+fn a_debug_of_t_that_prints_its_own_value_shows_it_locked_instead_of_panicking() {
+    use std::sync::{Arc, OnceLock};
+
+    #[derive(Clone)]
+    struct SelfAware(Arc<OnceLock<keepwatch::ValueReader<SelfAware>>>);
+    impl PartialEq for SelfAware {
+        fn eq(&self, _: &Self) -> bool {
+            true
+        }
+    }
+    impl std::fmt::Debug for SelfAware {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SelfAware({:?})", self.0.get())
+        }
+    }
+
+    let cell = Arc::new(OnceLock::new());
+    let value = keepwatch::ValueWatcher::new(SelfAware(cell.clone()));
+    assert!(cell.set(value.reader()).is_ok(), "set once");
+    let shown = format!("{value:?}");
+    assert!(shown.contains("<locked>"), "{shown}");
+    assert!(shown.contains("version: 0"), "{shown}");
+}
