@@ -6,6 +6,7 @@ use std::task::Waker;
 
 use crate::fault;
 use crate::loom::{current, Thread};
+use crate::slab::Bin;
 
 /// Whom to wake when a registration becomes ready.
 #[derive(Debug)]
@@ -81,38 +82,24 @@ impl<'a> Registrar<'a> {
     }
 }
 
-/// The sinks a setter collected under the lock, woken once the lock is released.
-///
-/// A single wake (the common case: one waiter matched) needs no allocation.
+/// The sinks a setter collected under the lock, woken once the lock is released: a [`Bin`],
+/// so a single wake (the common case: one waiter matched) needs no allocation.
 #[derive(Debug, Default)]
-pub(crate) struct Wakes {
-    one: Option<Sink>,
-    more: Vec<Sink>,
-}
+pub(crate) struct Wakes(Bin<Sink>);
 
 impl Wakes {
-    /// Adds a sink to wake.
-    #[inline]
-    pub(crate) fn push(&mut self, sink: Sink) {
-        if self.one.is_none() {
-            self.one = Some(sink);
-        } else {
-            self.more.push(sink);
-        }
-    }
-
     /// Adds the sink in `slot`, if there is one.
     #[inline]
     pub(crate) fn take_from(&mut self, slot: &mut Option<Sink>) {
         if let Some(sink) = slot.take() {
-            self.push(sink);
+            self.0.push(sink);
         }
     }
 
     /// Whether there is nothing to wake.
     #[inline]
     pub(crate) fn is_empty(&self) -> bool {
-        self.one.is_none()
+        self.0.is_empty()
     }
 
     /// Wakes every sink. Call only after releasing the lock. A waker that panics does not stop
@@ -120,13 +107,6 @@ impl Wakes {
     /// the waker belongs to another task than the caller's.
     #[inline]
     pub(crate) fn wake_all(&mut self) {
-        if let Some(one) = self.one.take() {
-            one.wake();
-            if !self.more.is_empty() {
-                std::mem::take(&mut self.more)
-                    .into_iter()
-                    .for_each(Sink::wake);
-            }
-        }
+        self.0.for_each(Sink::wake);
     }
 }

@@ -141,17 +141,21 @@ impl<X> Bin<X> {
         self.one.is_none()
     }
 
+    /// Takes every item out, in order, and hands it to `f`.
+    #[inline]
+    pub(crate) fn for_each(&mut self, mut f: impl FnMut(X)) {
+        if let Some(one) = self.one.take() {
+            f(one);
+            if !self.more.is_empty() {
+                std::mem::take(&mut self.more).into_iter().for_each(f);
+            }
+        }
+    }
+
     /// Drops every item, in place, each even if another's `Drop` panics (the first panic is
     /// kept in `panics`).
     #[inline]
     pub(crate) fn drop_all(&mut self, panics: &mut crate::fault::Panics) {
-        if let Some(one) = self.one.take() {
-            panics.run(move || drop(one));
-            if !self.more.is_empty() {
-                for x in std::mem::take(&mut self.more) {
-                    panics.run(move || drop(x));
-                }
-            }
-        }
+        self.for_each(|x| panics.run(move || drop(x)));
     }
 }
