@@ -153,16 +153,15 @@ impl<T> Registry<T> {
     fn reuse(&mut self, mut first: Option<Outcome<T>>, gone: &mut Bin<Gone<T>>) -> Arc<Slot<T>> {
         let mut i = 0;
         while i < self.spare.len() {
-            if Arc::get_mut(&mut self.spare[i]).is_none() {
+            let Some(spare) = Arc::get_mut(&mut self.spare[i]) else {
                 i += 1;
                 continue;
-            }
-            let slot = self.spare.swap_remove(i);
-            match slot.reuse(first) {
-                Ok(()) => return slot,
+            };
+            match spare.reuse(first) {
+                Ok(()) => return self.spare.swap_remove(i),
                 Err(back) => {
                     first = back;
-                    gone.push(Gone::Slot(slot));
+                    gone.push(Gone::Slot(self.spare.swap_remove(i)));
                 }
             }
         }

@@ -64,9 +64,9 @@ impl<O> Slot<O> {
 
     /// Readies the slot for a new wait whose outcome at creation is `first`, if it holds
     /// nothing (no outcome, no sink: reusing it drops nothing of the user's); otherwise gives
-    /// `first` back. Only for a slot nobody else references.
-    pub(crate) fn reuse(&self, first: Option<Outcome<O>>) -> Result<(), Option<Outcome<O>>> {
-        let mut held = self.held.lock();
+    /// `first` back. `&mut`: only for a slot nobody else references, so no lock is taken.
+    pub(crate) fn reuse(&mut self, first: Option<Outcome<O>>) -> Result<(), Option<Outcome<O>>> {
+        let held = self.held.get_mut();
         if held.first.is_some() || held.later.is_some() || held.sink.is_some() {
             return Err(first);
         }

@@ -189,9 +189,11 @@ impl<T: Clone + PartialEq + Send + 'static> ValueWatcher<T> {
         if std::mem::needs_drop::<T>() {
             crate::fault::drop_then_raise(spare.take());
         }
-        if let Some(fx) = fx {
+        if let Some(fx) = &mut fx {
             fx.finish();
         }
+        // Everything is taken out of `fx` now: skip the drop glue.
+        std::mem::forget(fx);
         changed.unwrap_or_else(|payload| resume_unwind(payload))
     }
 
