@@ -8,8 +8,14 @@ use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
 use crate::slab::{Bin, Slab};
 use crate::Transition;
 
-/// The most entries' worth of storage an empty log keeps.
-const DRAINED_KEEP: usize = 64;
+/// The most storage, in bytes, a drained log keeps: a value set in bursts then reuses it
+/// (no allocation, no regrowth per burst); a bigger burst's storage is given back down to it.
+const DRAINED_KEEP_BYTES: usize = 16 * 1024;
+
+/// [`DRAINED_KEEP_BYTES`] in entries of `T` (at least 64).
+fn drained_keep<T>() -> usize {
+    (DRAINED_KEEP_BYTES / std::mem::size_of::<Entry<T>>().max(1)).max(64)
+}
 
 /// One logged transition. Its `old` is the previous entry's `new` (or `Log::first_old`) and its
 /// version is its position, so neither is stored.
@@ -174,10 +180,10 @@ impl<T> Log<T> {
             .entries
             .pop_front()
             .expect("keepwatch: internal error: freeing from an empty log");
-        if self.entries.is_empty() && self.entries.capacity() > DRAINED_KEEP {
-            // Drained after a burst: give its storage back, so memory returns to its level
-            // before the burst. Small queues keep theirs (no allocation in the steady state).
-            self.entries = VecDeque::new();
+        if self.entries.is_empty() && self.entries.capacity() > drained_keep::<T>() {
+            // Drained after a big burst: give its storage back down to the bound, so memory
+            // returns to within 16 KiB of its level before the burst.
+            self.entries.shrink_to(drained_keep::<T>());
         }
         self.start += 1;
         entry.new
