@@ -8,9 +8,10 @@ use crate::derive;
 use crate::loom::{Arc, AtomicBool, Weak};
 use crate::registry::Matcher;
 use crate::slot::Outcome;
+use crate::slot::WaitHost;
 use crate::state::Shared;
 use crate::subscription::Subscription;
-use crate::wait::{Wait, WaitHost};
+use crate::wait::Wait;
 use crate::Transition;
 
 /// A read-only handle to a value: it reads, waits, subscribes and derives, and never changes
@@ -376,22 +377,27 @@ impl<T: Clone + PartialEq + Send + 'static> ValueReader<T> {
         let (slot, key) = self.shared.act(|st, fx| {
             st.waits.add(
                 matcher,
-                &st.value,
-                st.version,
-                st.closed,
+                (&st.value, st.version, st.closed),
                 on_close,
+                &|| self.weak_host(),
                 &mut fx.gone,
             )
         });
         self.wait_on(slot, key)
     }
 
+    /// What a new wait slot holds to deregister through (see `Slot::host`).
+    fn weak_host(&self) -> crate::loom::Weak<dyn WaitHost> {
+        let weak: crate::loom::Weak<Shared<T>> = Arc::downgrade(&self.shared);
+        weak
+    }
+
     fn wait_on<O>(&self, slot: Arc<crate::slot::Slot<O>>, key: Option<usize>) -> Wait<O> {
-        let host = key.map(|key| {
+        let derived = (key.is_some() && self.shared.is_derived()).then(|| {
             let host: Arc<dyn WaitHost> = self.shared.clone();
-            (host, key)
+            host
         });
-        Wait::new(slot, host)
+        Wait::new(slot, key, derived)
     }
 
     /// Completes with the first value equal to `value`: the current value (unless
@@ -417,9 +423,11 @@ impl<T: Clone + PartialEq + Send + 'static> ValueReader<T> {
     /// assert_eq!(wait.blocking(), Ok(1));
     /// ```
     pub fn wait_for(&self, value: T) -> Wait<T> {
-        let (slot, key) = self
-            .shared
-            .act(|st, fx| st.waits.add_eq(value, &st.value, st.closed, &mut fx.gone));
+        let (slot, key) = self.shared.act(|st, fx| {
+            let host = &|| self.weak_host();
+            st.waits
+                .add_eq(value, &st.value, st.closed, host, &mut fx.gone)
+        });
         self.wait_on(slot, key)
     }
 

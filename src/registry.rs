@@ -7,10 +7,13 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use crate::loom::Arc;
+use crate::loom::{Arc, Weak};
 use crate::sink::Wakes;
 use crate::slab::{shrink_if_sparse, Bin, Slab};
-use crate::slot::{Outcome, Slot};
+use crate::slot::{Outcome, Slot, WaitHost};
+
+/// Makes the weak reference to the value a new slot holds (called only for a new slot).
+pub(crate) type Host<'a> = &'a dyn Fn() -> Weak<dyn WaitHost>;
 
 /// A wait that is not an equality wait, with its output type erased: what the registry needs
 /// to test it, end it, and find it again.
@@ -150,7 +153,12 @@ impl<T> Registry<T> {
     /// only reference, so nobody else can see it) and which holds nothing, or a new one. A
     /// spare whose `Wait` went without taking its outcome is let go of here (into `gone`), so
     /// that no user value waits in a spare.
-    fn reuse(&mut self, mut first: Option<Outcome<T>>, gone: &mut Bin<Gone<T>>) -> Arc<Slot<T>> {
+    fn reuse(
+        &mut self,
+        mut first: Option<Outcome<T>>,
+        host: Host<'_>,
+        gone: &mut Bin<Gone<T>>,
+    ) -> Arc<Slot<T>> {
         let mut i = 0;
         while i < self.spare.len() {
             let Some(spare) = Arc::get_mut(&mut self.spare[i]) else {
@@ -165,7 +173,7 @@ impl<T> Registry<T> {
                 }
             }
         }
-        Arc::new(Slot::new(first, None))
+        Arc::new(Slot::new(first, None, host()))
     }
 
     /// Ends every wait: the value closed.
@@ -251,6 +259,7 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         target: T,
         current: &T,
         closed: bool,
+        host: Host<'_>,
         gone: &mut Bin<Gone<T>>,
     ) -> (Arc<Slot<T>>, Option<usize>) {
         let tested = catch_unwind(AssertUnwindSafe(|| {
@@ -259,25 +268,26 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         let first = outcome_of(tested);
         if closed {
             gone.push(Gone::Value(target));
-            return (Arc::new(Slot::new(first, Some(Outcome::Closed))), None);
+            let slot = Slot::new(first, Some(Outcome::Closed), host());
+            return (Arc::new(slot), None);
         }
         let matched = first.is_some();
-        let slot = self.reuse(first, gone);
+        let slot = self.reuse(first, host, gone);
         let key = self.insert(true, self.eq_targets.len(), matched, slot_id(&slot));
         self.eq_targets.push(target);
         self.eq_waits.push((slot.clone(), key));
         (slot, Some(key))
     }
 
-    /// Registers a wait with a matcher, first tested on `current` (as `old = None`). On a
-    /// closed value the wait is born finished and not registered.
+    /// Registers a wait with a matcher, first tested on the value `now` (as `old = None`):
+    /// `(current, version, closed)`. On a closed value the wait is born finished and not
+    /// registered.
     pub(crate) fn add<O, F>(
         &mut self,
         mut matcher: F,
-        current: &T,
-        version: u64,
-        closed: bool,
+        (current, version, closed): (&T, u64, bool),
         on_close: fn() -> Outcome<O>,
+        host: Host<'_>,
         gone: &mut Bin<Gone<T>>,
     ) -> (Arc<Slot<O>>, Option<usize>)
     where
@@ -289,7 +299,7 @@ impl<T: Clone + PartialEq + Send + 'static> Registry<T> {
         })));
         let matched = first.is_some();
         let later = closed.then(on_close);
-        let slot = Arc::new(Slot::new(first, later));
+        let slot = Arc::new(Slot::new(first, later, host()));
         let entry = Box::new(Entry {
             matcher,
             slot: slot.clone(),

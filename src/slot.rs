@@ -6,8 +6,18 @@
 use std::task::Poll;
 
 use crate::fault::Payload;
-use crate::loom::{AtomicBool, Mutex, Ordering};
+use crate::loom::{AtomicBool, Mutex, Ordering, Weak};
 use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
+
+/// The value side of a wait, with the value's type erased (a `Wait<O>` does not name the
+/// value's type: `wait_map` gives a `Wait<U>` on a value of `T`). The result never passes
+/// through here: it goes typed into the wait's slot.
+pub(crate) trait WaitHost: Send + Sync {
+    /// Deregisters the wait under `key` whose slot is `id` (no-op if it is gone).
+    fn cancel(&self, key: usize, id: usize);
+    /// The match at creation of the wait under `key` (slot `id`) no longer stands.
+    fn skip_first(&self, key: usize, id: usize);
+}
 
 /// How a wait ended, as the setter (or the close) decided it.
 pub(crate) enum Outcome<O> {
@@ -36,6 +46,11 @@ pub(crate) struct Slot<O> {
     /// Set (release) when an outcome is there to take: what a blocked thread spins on.
     ready: AtomicBool,
     held: Mutex<Held<O>>,
+    /// The value whose registry the slot belongs to, for the wait to deregister through. Weak,
+    /// so that the spare slots a registry keeps do not keep their own value alive; made once
+    /// per slot, so a reused slot costs no reference count (a `Wait` on a derived value holds
+    /// a strong one besides: nothing else keeps a derived value alive).
+    host: Weak<dyn WaitHost>,
 }
 
 /// What a poll took: the outcome to deliver, whether the registry still holds the wait, and
@@ -50,7 +65,11 @@ pub(crate) struct Taken<O> {
 
 impl<O> Slot<O> {
     /// A slot with the outcome on the current value at creation (if it matched).
-    pub(crate) fn new(first: Option<Outcome<O>>, later: Option<Outcome<O>>) -> Self {
+    pub(crate) fn new(
+        first: Option<Outcome<O>>,
+        later: Option<Outcome<O>>,
+        host: Weak<dyn WaitHost>,
+    ) -> Self {
         let ready = first.is_some() || later.is_some();
         Slot {
             ready: AtomicBool::new(ready),
@@ -59,7 +78,13 @@ impl<O> Slot<O> {
                 later,
                 sink: None,
             }),
+            host,
         }
+    }
+
+    /// The value the slot's wait is registered with, if it is still there.
+    pub(crate) fn host(&self) -> Option<std::sync::Arc<dyn WaitHost>> {
+        self.host.upgrade()
     }
 
     /// Readies the slot for a new wait whose outcome at creation is `first`, if it holds

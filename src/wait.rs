@@ -11,19 +11,9 @@ use crate::blocking::{finishers, Pollable};
 use crate::coop;
 use crate::loom::Arc;
 use crate::sink::{Registrar, Waiter};
-use crate::slot::{Outcome, Slot};
+use crate::slot::{Outcome, Slot, WaitHost};
 use crate::state::{Effects, Shared};
 use crate::Error;
-
-/// The value side of a [`Wait`], with the value's type erased (a `Wait<O>` does not name the
-/// value's type: `wait_map` gives a `Wait<U>` on a value of `T`). The result never passes
-/// through here: it goes typed into the wait's slot.
-pub(crate) trait WaitHost: Send + Sync {
-    /// Deregisters the wait under `key` whose slot is `id` (no-op if it is gone).
-    fn cancel(&self, key: usize, id: usize);
-    /// The match at creation of the wait under `key` (slot `id`) no longer stands.
-    fn skip_first(&self, key: usize, id: usize);
-}
 
 impl<T: Send> WaitHost for Shared<T> {
     fn cancel(&self, key: usize, id: usize) {
@@ -91,8 +81,12 @@ impl<T: Send> WaitHost for Shared<T> {
 #[must_use = "a wait does nothing unless awaited or finished with `blocking`"]
 pub struct Wait<O> {
     slot: Arc<Slot<O>>,
-    /// The value's registry and this wait's key there, while the registry may hold it.
-    host: Option<(Arc<dyn WaitHost>, usize)>,
+    /// This wait's key in the value's registry, while the registry may hold it (the slot knows
+    /// the value).
+    key: Option<usize>,
+    /// A derived value, kept alive while the wait is (a plain value is kept by its
+    /// `ValueWatcher`s: once they are gone it is closed and no wait is pending).
+    _derived: Option<Arc<dyn WaitHost>>,
     /// Completed: polling again panics.
     done: bool,
     /// Polled by a task before: its waker is likely registered already.
@@ -100,10 +94,15 @@ pub struct Wait<O> {
 }
 
 impl<O> Wait<O> {
-    pub(crate) fn new(slot: Arc<Slot<O>>, host: Option<(Arc<dyn WaitHost>, usize)>) -> Self {
+    pub(crate) fn new(
+        slot: Arc<Slot<O>>,
+        key: Option<usize>,
+        derived: Option<Arc<dyn WaitHost>>,
+    ) -> Self {
         Wait {
             slot,
-            host,
+            key,
+            _derived: derived,
             done: false,
             polled: false,
         }
@@ -111,6 +110,13 @@ impl<O> Wait<O> {
 
     fn id(&self) -> usize {
         Arc::as_ptr(&self.slot) as *const () as usize
+    }
+
+    /// Deregisters the wait under `key`, if its value is still there.
+    fn cancel(&self, key: usize) {
+        if let Some(host) = self.slot.host() {
+            host.cancel(key, self.id());
+        }
     }
 
     /// The current value at creation does not count: only later transitions do. Transitions
@@ -136,8 +142,8 @@ impl<O> Wait<O> {
     /// assert_eq!(again.blocking(), Ok(1));
     /// ```
     pub fn skip_current(self) -> Self {
-        if let Some((host, key)) = &self.host {
-            host.skip_first(*key, self.id());
+        if let (Some(key), Some(host)) = (self.key, self.slot.host()) {
+            host.skip_first(key, self.id());
         }
         // Later outcomes are filled beside it, never in its place: taking it here races with
         // no setter. Dropped outside every lock.
@@ -195,7 +201,7 @@ impl<O> Pollable for Wait<O> {
         // Completed: from here on neither a poll nor the drop touches the registration again,
         // whatever the user code below does.
         self.done = true;
-        let host = self.host.take();
+        let key = self.key.take();
         let result = match taken.outcome {
             Outcome::Value(output) => Ok(output),
             Outcome::Closed => Err(Error::Closed),
@@ -203,8 +209,8 @@ impl<O> Pollable for Wait<O> {
                 // The registration and the leftovers go first; then the predicate's panic.
                 let mut panics = crate::fault::Panics::default();
                 panics.run(|| {
-                    if let (false, Some((host, key))) = (taken.released, &host) {
-                        host.cancel(*key, self.id());
+                    if let (false, Some(key)) = (taken.released, key) {
+                        self.cancel(key);
                     }
                 });
                 panics.run(move || drop(taken.rest));
@@ -213,8 +219,8 @@ impl<O> Pollable for Wait<O> {
             }
         };
         // The match at creation won while the registry still holds the wait: deregister.
-        if let (false, Some((host, key))) = (taken.released, host) {
-            host.cancel(key, self.id());
+        if let (false, Some(key)) = (taken.released, key) {
+            self.cancel(key);
         }
         drop(taken.rest);
         Poll::Ready(result)
@@ -237,8 +243,8 @@ impl<O> Future for Wait<O> {
 
 impl<O> Drop for Wait<O> {
     fn drop(&mut self) {
-        if let Some((host, key)) = self.host.take() {
-            host.cancel(key, self.id());
+        if let Some(key) = self.key.take() {
+            self.cancel(key);
         }
     }
 }

@@ -970,3 +970,39 @@ fn a_zip_keeps_each_sources_own_order_with_two_setter_threads() {
         );
     });
 }
+
+/// A wait keeps the derived value it waits on alive: `source.map(f).wait_for(x)` drops the
+/// only reader at once, and the wait still completes from the source's later sets, on a thread
+/// and in a task. Once the wait is gone, the derived value is too (the source stops running
+/// its function).
+#[test]
+fn a_wait_keeps_its_derived_value_alive_after_the_last_reader_goes() {
+    watchdog(|| {
+        let source = ValueWatcher::new(0u32);
+        let on_thread = source.map(|x| x / 10).wait_for(2);
+        let in_task = source.map(|x| x % 2 == 1).wait_for(true);
+        let setter = source.clone();
+        let t = thread::spawn(move || {
+            for x in 1..=25 {
+                setter.set(x);
+            }
+        });
+        assert_eq!(on_thread.blocking_timeout(LONG), Ok(2));
+        assert_eq!(futures::executor::block_on(in_task.timeout(LONG)), Ok(true));
+        t.join().unwrap();
+        // A dropped (cancelled) wait lets go of its derived value: `f` stops running.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let counted = calls.clone();
+        let pending = source
+            .map(move |x| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                x + 1
+            })
+            .wait_for(1_000);
+        source.set(100);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "at creation, then the set");
+        drop(pending);
+        source.set(101);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the derived value is gone");
+    });
+}

@@ -94,6 +94,8 @@ fn recv_on_thread<T: Clone + PartialEq + Send + 'static>(
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let r = caught(|| sub.recv().blocking_timeout(LONG).map(|t| t.version));
+        // Gone before the result is reported: the caller may count watchers next.
+        drop(sub);
         let _ = tx.send(r.and_then(|r| r.map_err(|e| e.to_string())));
     });
     rx

@@ -974,3 +974,27 @@ fn many_dropped_waits_leave_no_registration_behind() {
         assert!(v.set(1_000));
     });
 }
+
+/// A wait does not keep a plain value alive (its `ValueWatcher`s do): after the last handle
+/// goes, a pending wait has ended with `Closed`, and it can be dropped, polled or finished
+/// after the value's memory is gone.
+#[test]
+fn a_wait_outlives_its_value() {
+    common::watchdog(|| {
+        let value = keepwatch::ValueWatcher::new(0u8);
+        let finished = value.wait_for(1);
+        let dropped = value.wait_for(2);
+        let skipped = value.wait_for(0);
+        drop(value);
+        assert_eq!(
+            finished.blocking_timeout(common::LONG),
+            Err(keepwatch::Error::Closed)
+        );
+        drop(dropped);
+        // The match at creation still stands; `skip_current` on a gone value only drops it.
+        assert_eq!(
+            skipped.skip_current().blocking(),
+            Err(keepwatch::Error::Closed)
+        );
+    });
+}
