@@ -189,9 +189,10 @@ impl<O> Pollable for Wait<O> {
     fn poll_as(&mut self, waiter: Waiter<'_>) -> Poll<Self::Output> {
         assert!(!self.done, "keepwatch: `Wait` polled after it completed");
         let mut registrar = Registrar::new(waiter);
-        if !std::mem::replace(&mut self.polled, true) {
-            // A task's first poll registers its waker: clone it before taking the slot's lock
-            // rather than after a first look (one lock round instead of two).
+        if !std::mem::replace(&mut self.polled, true) && !self.slot.is_ready() {
+            // A task's first poll registers its waker, unless the wait is ready already: clone
+            // it before taking the slot's lock rather than after a first look (one lock round
+            // instead of two).
             registrar.prepare();
         }
         let taken = match self.slot.poll(&mut registrar) {
