@@ -56,14 +56,21 @@ impl Panics {
 
     /// Re-raises the first panic, unless this thread is already unwinding: then it is
     /// discarded, as a second panic would abort.
+    #[inline]
     pub(crate) fn raise(self) {
         if let Some(payload) = self.0 {
-            if std::thread::panicking() {
-                discard(payload);
-            } else {
-                resume_unwind(payload);
-            }
+            raise_or_discard(payload);
         }
+    }
+}
+
+/// [`Panics::raise`]'s rare path, kept out of line.
+#[cold]
+fn raise_or_discard(payload: Payload) {
+    if std::thread::panicking() {
+        discard(payload);
+    } else {
+        resume_unwind(payload);
     }
 }
 

@@ -61,6 +61,7 @@ impl<'a> Registrar<'a> {
     /// Under the lock: makes sure `slot` holds a sink for this waiter. Keeps the one there if it
     /// wakes the same task or thread; otherwise installs a new one and returns the sink it
     /// replaced, for the caller to drop after releasing the lock.
+    #[inline]
     pub(crate) fn install(&mut self, slot: &mut Option<Sink>) -> Result<Option<Sink>, NeedsClone> {
         match (self.waiter, &*slot) {
             (Waiter::Nobody, _) => Ok(None),
@@ -75,6 +76,7 @@ impl<'a> Registrar<'a> {
     }
 
     /// Outside the lock: clones the task's waker for the next [`install`](Registrar::install).
+    #[inline]
     pub(crate) fn prepare(&mut self) {
         if let Waiter::Task(waker) = self.waiter {
             self.made = Some(Sink::Task(waker.clone()));

@@ -145,8 +145,10 @@ impl<'a, T> Effects<'a, T> {
             let prepared = std::mem::take(prepared);
             panics.run(move || drop(prepared));
         }
-        for callback in std::mem::take(&mut self.callbacks) {
-            panics.run(move || drop(callback));
+        if self.callbacks.capacity() != 0 {
+            for callback in std::mem::take(&mut self.callbacks) {
+                panics.run(move || drop(callback));
+            }
         }
         if let Some(dispatch) = self.dispatch.take() {
             let first = self.first.take();
