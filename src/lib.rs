@@ -139,11 +139,13 @@
 //! for a slow receiver (`Lagged`) and has no notion of a current value or a condition to wait
 //! for; keepwatch's subscriptions are unbounded and lossless.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 #![warn(missing_debug_implementations, rust_2018_idioms, unreachable_pub)]
 
-// The modules, bottom to top: each uses only those above it in this list (no cycles).
+// The modules (alphabetical, as rustfmt keeps them). Their dependency order, bottom to top, is
+// in README's "Design": loom, fault, error, transition, coop, timeout, slab, sink, lock, spin,
+// slot, log, callback, registry, blocking, state, wait, subscription, derive, reader, value.
 mod blocking; // the park loop and the finishers written once
 mod callback; // callbacks and their queue; `CallbackHandle`
 mod coop; // tokio's cooperative budget (the `tokio` feature)
@@ -158,12 +160,13 @@ mod registry; // the pending waits of a value
 mod sink; // whom to wake: a waker or a thread; registering without user code under a lock
 mod slab; // small containers: a slab, a drop bin
 mod slot; // one wait's outcome, filled by the setter, taken by the waiter
+mod spin; // the spin lock of a wait's slot: the only `unsafe`
 mod state; // the locked state and `Effects`: decide under the lock, act after it
 mod subscription; // `Subscription`, `Recv`, iterators and streams
 mod timeout; // `Timeout`: an async time limit that needs no runtime
 mod transition;
-mod value;
-mod wait; // `Wait` // `ValueWatcher`: the methods that change the value; `WeakValueWatcher`
+mod value; // `ValueWatcher`: the methods that change the value; `WeakValueWatcher`
+mod wait; // `Wait`
 
 pub use callback::CallbackHandle;
 pub use error::Error;

@@ -6,8 +6,9 @@
 use std::task::Poll;
 
 use crate::fault::Payload;
-use crate::loom::{AtomicBool, Mutex, Ordering, Weak};
+use crate::loom::{AtomicBool, Ordering, Weak};
 use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
+use crate::spin::SpinLock;
 
 /// The value side of a wait, with the value's type erased (a `Wait<O>` does not name the
 /// value's type: `wait_map` gives a `Wait<U>` on a value of `T`). The result never passes
@@ -45,7 +46,7 @@ struct Held<O> {
 pub(crate) struct Slot<O> {
     /// Set (release) when an outcome is there to take: what a blocked thread spins on.
     ready: AtomicBool,
-    held: Mutex<Held<O>>,
+    held: SpinLock<Held<O>>,
     /// The value whose registry the slot belongs to, for the wait to deregister through. Weak,
     /// so that the spare slots a registry keeps do not keep their own value alive; made once
     /// per slot, so a reused slot costs no reference count (a `Wait` on a derived value holds
@@ -73,7 +74,7 @@ impl<O> Slot<O> {
         let ready = first.is_some() || later.is_some();
         Slot {
             ready: AtomicBool::new(ready),
-            held: Mutex::new(Held {
+            held: SpinLock::new(Held {
                 first,
                 later,
                 sink: None,
@@ -91,12 +92,15 @@ impl<O> Slot<O> {
     /// nothing (no outcome, no sink: reusing it drops nothing of the user's); otherwise gives
     /// `first` back. `&mut`: only for a slot nobody else references, so no lock is taken.
     pub(crate) fn reuse(&mut self, first: Option<Outcome<O>>) -> Result<(), Option<Outcome<O>>> {
-        let held = self.held.get_mut();
-        if held.first.is_some() || held.later.is_some() || held.sink.is_some() {
-            return Err(first);
-        }
-        self.ready.store(first.is_some(), Ordering::Release);
-        held.first = first;
+        let ready = first.is_some();
+        self.held.with_mut(|held| {
+            if held.first.is_some() || held.later.is_some() || held.sink.is_some() {
+                return Err(first);
+            }
+            held.first = first;
+            Ok(())
+        })?;
+        self.ready.store(ready, Ordering::Release);
         Ok(())
     }
 
