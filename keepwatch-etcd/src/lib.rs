@@ -32,14 +32,16 @@
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
+mod connection;
 mod error;
 mod mirror;
 mod runtime;
 mod state;
 mod watch;
 
+pub use connection::Options;
 pub use error::Error;
-pub use mirror::{Mirror, Options};
+pub use mirror::Mirror;
 pub use state::{Entry, Gap, KeyState, Status, Undecodable};
 
 pub use keepwatch;

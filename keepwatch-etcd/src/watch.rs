@@ -8,7 +8,7 @@ use etcd_client::{Client, EventType, GetOptions, KeyValue, WatchOptions, WatchSt
 use keepwatch::ValueWatcher;
 use serde::de::DeserializeOwned;
 
-use crate::mirror::Shared;
+use crate::connection::Shared;
 use crate::{Entry, Error, Gap, KeyState, Status, Undecodable};
 
 /// Decodes one stored value.
