@@ -7,8 +7,7 @@ use crate::callback::{CallbackHandle, CallbackHost, ChangeFn};
 use crate::derive;
 use crate::loom::{Arc, AtomicBool, Weak};
 use crate::registry::Matcher;
-use crate::slot::Outcome;
-use crate::slot::WaitHost;
+use crate::slot::{Outcome, WaitHost};
 use crate::state::Shared;
 use crate::subscription::Subscription;
 use crate::wait::Wait;
@@ -387,8 +386,8 @@ impl<T: Clone + PartialEq + Send + 'static> ValueReader<T> {
     }
 
     /// What a new wait slot holds to deregister through (see `Slot::host`).
-    fn weak_host(&self) -> crate::loom::Weak<dyn WaitHost> {
-        let weak: crate::loom::Weak<Shared<T>> = Arc::downgrade(&self.shared);
+    fn weak_host(&self) -> Weak<dyn WaitHost> {
+        let weak: Weak<Shared<T>> = Arc::downgrade(&self.shared);
         weak
     }
 

@@ -6,7 +6,7 @@
 use std::task::Poll;
 
 use crate::fault::Payload;
-use crate::loom::{AtomicBool, Ordering, Weak};
+use crate::loom::{Arc, AtomicBool, Ordering, Weak};
 use crate::sink::{NeedsClone, Registrar, Sink, Wakes};
 use crate::spin::SpinLock;
 
@@ -84,7 +84,7 @@ impl<O> Slot<O> {
     }
 
     /// The value the slot's wait is registered with, if it is still there.
-    pub(crate) fn host(&self) -> Option<std::sync::Arc<dyn WaitHost>> {
+    pub(crate) fn host(&self) -> Option<Arc<dyn WaitHost>> {
         self.host.upgrade()
     }
 
